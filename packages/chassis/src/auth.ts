@@ -1,0 +1,122 @@
+import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { AppError } from './problem.ts';
+
+/** The only algorithm Bazaar signs with. Pinned: a token naming any other (including `none`) is rejected. */
+export const ACCESS_TOKEN_ALGORITHM = 'EdDSA';
+
+export type Role = 'customer' | 'admin';
+
+/** Who is calling, as proven by a verified access token. */
+export interface Principal {
+  userId: string;
+  email: string;
+  roles: Role[];
+}
+
+export interface JwtVerifierOptions {
+  /** Where the identity service publishes its keys, or a key resolver (identity verifies with its own keys). */
+  jwks: URL | JWTVerifyGetKey;
+  issuer: string;
+  audience: string;
+  /** Verified tokens are remembered this long at most (and never past their `exp`). */
+  cacheTtlMs?: number;
+  cacheSize?: number;
+}
+
+export type VerifyAccessToken = (token: string) => Promise<Principal>;
+
+/**
+ * Verifies access tokens: signature against the JWKS (fetched once, cached, refetched
+ * on an unknown `kid`), algorithm pinned, `iss`, `aud`, `exp` required. Successful
+ * verifications are cached briefly by token, so a hot token costs a map lookup.
+ */
+export function createAccessTokenVerifier(options: JwtVerifierOptions): VerifyAccessToken {
+  const keys =
+    options.jwks instanceof URL ? createRemoteJWKSet(options.jwks, { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 3_000 }) : options.jwks;
+  const ttl = options.cacheTtlMs ?? 60_000;
+  const maxEntries = options.cacheSize ?? 10_000;
+  const cache = new Map<string, { principal: Principal; until: number }>();
+
+  return async (token) => {
+    const now = Date.now();
+    const hit = cache.get(token);
+    if (hit && hit.until > now) return hit.principal;
+    if (hit) cache.delete(token);
+
+    let payload;
+    try {
+      ({ payload } = await jwtVerify(token, keys, {
+        algorithms: [ACCESS_TOKEN_ALGORITHM],
+        issuer: options.issuer,
+        audience: options.audience,
+        requiredClaims: ['exp', 'iat', 'sub'],
+        clockTolerance: 5,
+      }));
+    } catch (error) {
+      throw verificationFailure(error);
+    }
+    const roles = Array.isArray(payload['roles']) ? (payload['roles'].filter((r) => r === 'customer' || r === 'admin') as Role[]) : [];
+    const principal: Principal = { userId: String(payload.sub), email: String(payload['email'] ?? ''), roles };
+
+    if (cache.size >= maxEntries) cache.delete(cache.keys().next().value as string);
+    cache.set(token, { principal, until: Math.min(now + ttl, (payload.exp ?? 0) * 1000) });
+    return principal;
+  };
+}
+
+/** An error safe to show the caller: what was wrong, never key material or internals. */
+function verificationFailure(error: unknown): AppError {
+  // Keys unavailable (identity down, JWKS timeout) is our problem, not a bad token.
+  if (error instanceof joseErrors.JWKSTimeout || !(error instanceof joseErrors.JOSEError)) {
+    return new AppError('SERVICE_UNAVAILABLE', 'Access tokens cannot be verified right now', { headers: { 'retry-after': '5' }, cause: error });
+  }
+  let reason = 'The access token is malformed';
+  if (error instanceof joseErrors.JWTExpired) reason = 'The access token has expired';
+  else if (error instanceof joseErrors.JWTClaimValidationFailed) reason = `The access token's "${error.claim}" claim is not accepted`;
+  else if (error instanceof joseErrors.JOSEAlgNotAllowed) reason = 'The access token is signed with an algorithm that is not accepted';
+  else if (error instanceof joseErrors.JWKSNoMatchingKey) reason = 'The access token is signed with an unknown key';
+  else if (error instanceof joseErrors.JWSSignatureVerificationFailed) reason = 'The access token signature is invalid';
+  return new AppError('UNAUTHENTICATED', reason, { headers: { 'www-authenticate': 'Bearer error="invalid_token"' } });
+}
+
+/** Extracts the bearer token from an Authorization header, or undefined. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer ([A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]+\.[A-Za-z0-9\-_]*)$/.exec(header);
+  if (!match) throw new AppError('UNAUTHENTICATED', 'The Authorization header must be "Bearer <token>"');
+  return match[1];
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal: Principal | undefined;
+  }
+  interface FastifyInstance {
+    /** preHandler: 401 unless the request carries a valid access token. */
+    authenticate: preHandlerAsyncHookHandler;
+    /** preHandler: 401 without a valid token, 403 unless the caller has `role`. */
+    requireRole: (role: Role) => preHandlerAsyncHookHandler;
+  }
+}
+
+/** Adds `request.principal` and the `authenticate` / `requireRole` pre-handlers. */
+export function installAuthentication(app: FastifyInstance, verify: VerifyAccessToken): void {
+  app.decorateRequest('principal', undefined);
+
+  const authenticate = async (request: FastifyRequest): Promise<Principal> => {
+    if (request.principal) return request.principal;
+    const token = bearerToken(request.headers.authorization);
+    if (!token) throw new AppError('UNAUTHENTICATED', 'This route needs an access token', { headers: { 'www-authenticate': 'Bearer' } });
+    request.principal = await verify(token);
+    return request.principal;
+  };
+
+  app.decorate('authenticate', async (request: FastifyRequest) => {
+    await authenticate(request);
+  });
+  app.decorate('requireRole', (role: Role) => async (request: FastifyRequest) => {
+    const principal = await authenticate(request);
+    if (!principal.roles.includes(role)) throw new AppError('FORBIDDEN', `This route is for the ${role} role`);
+  });
+}

@@ -1,0 +1,76 @@
+import { Type, type Static, type TObject, type TProperties } from 'typebox';
+import Value from 'typebox/value';
+
+/** Thrown at boot when the environment does not satisfy the service's config schema. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: readonly string[]) {
+    super(`Invalid configuration:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/** Variables every service understands. Services extend this with their own. */
+export const BaseConfig = Type.Object({
+  SERVICE_NAME: Type.String({ minLength: 1 }),
+  HOST: Type.String({ default: '127.0.0.1' }),
+  PORT: Type.Integer({ minimum: 0, maximum: 65535 }),
+  LOG_LEVEL: Type.Union(
+    [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+    { default: 'info' },
+  ),
+  /** Max request body in bytes. */
+  BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1_048_576 }),
+  /** How long in-flight requests get to finish after SIGTERM before the process exits anyway. */
+  SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000 }),
+  /** Delay between readiness flipping to 503 and the listener closing (lets load balancers notice). */
+  SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, default: 0 }),
+  OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ format: 'uri' })),
+  /** Issuer and audience of access tokens (identity signs them, everyone verifies). */
+  JWT_ISSUER: Type.String({ default: 'bazaar-identity' }),
+  JWT_AUDIENCE: Type.String({ default: 'bazaar' }),
+});
+export type BaseConfig = Static<typeof BaseConfig>;
+
+/**
+ * Reads `env` against `schema`: converts strings to the declared types, applies
+ * defaults, and fails with every offending variable named. Unknown variables are
+ * ignored (the environment holds much more than our config).
+ */
+export function loadConfig<T extends TProperties>(schema: TObject<T>, env: Record<string, string | undefined> = process.env): Static<TObject<T>> {
+  const candidate: Record<string, unknown> = {};
+  for (const key of Object.keys(schema.properties)) {
+    const raw = env[key];
+    if (raw !== undefined && raw !== '') candidate[key] = raw;
+  }
+  const withDefaults = Value.Default(schema, candidate);
+  const converted = Value.Convert(schema, withDefaults);
+  if (Value.Check(schema, converted)) return converted as Static<TObject<T>>;
+
+  const problems = Value.Errors(schema, converted).map((error) => {
+    const variable = variableOf(error.instancePath, error.params);
+    const shown = variable in candidate ? ` (got ${JSON.stringify(redact(variable, candidate[variable]))})` : '';
+    return `${variable}: ${error.message}${shown}`;
+  });
+  throw new ConfigError([...new Set(problems)]);
+}
+
+function variableOf(instancePath: string, params: unknown): string {
+  const fromPath = instancePath.split('/').filter(Boolean)[0];
+  if (fromPath) return fromPath;
+  const missing = (params as { requiredProperties?: string[] } | undefined)?.requiredProperties;
+  return missing?.join(', ') ?? '(config)';
+}
+
+const secretLike = /PASSWORD|SECRET|TOKEN|KEY|DATABASE_URL/i;
+
+/** Never echo a secret back in a config error. */
+function redact(variable: string, value: unknown): unknown {
+  return secretLike.test(variable) ? '***' : value;
+}
+
+/** Combines the base config schema with a service's own variables. */
+export function extendConfig<T extends TProperties>(properties: T) {
+  return Type.Object({ ...BaseConfig.properties, ...properties });
+}

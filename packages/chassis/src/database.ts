@@ -1,0 +1,139 @@
+import { createHash } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+export type Queryable = Pick<pg.PoolClient, 'query'>;
+
+export interface DatabaseOptions {
+  connectionString: string;
+  /** Shown in pg_stat_activity; the service name. */
+  applicationName: string;
+  max?: number;
+  /** Server-side statement timeout, so a stuck query cannot hold a request forever. */
+  statementTimeoutMs?: number;
+}
+
+/** A service's connection pool to the database it owns. */
+export class Database {
+  readonly pool: pg.Pool;
+
+  constructor(options: DatabaseOptions) {
+    this.pool = new pg.Pool({
+      connectionString: options.connectionString,
+      application_name: options.applicationName,
+      max: options.max ?? 10,
+      connectionTimeoutMillis: 5_000,
+      idleTimeoutMillis: 30_000,
+      statement_timeout: options.statementTimeoutMs ?? 10_000,
+    });
+    // An idle client losing its connection must not crash the process; the pool replaces it.
+    this.pool.on('error', () => {});
+  }
+
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>> {
+    return this.pool.query<R>(text, values);
+  }
+
+  /** Runs `work` in one transaction: committed if it resolves, rolled back if it throws. */
+  async transaction<T>(work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('BEGIN');
+      const result = await work(client);
+      await client.query('COMMIT');
+      return result;
+    } catch (error) {
+      await client.query('ROLLBACK').catch(() => {});
+      throw error;
+    } finally {
+      client.release();
+    }
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  close(): Promise<void> {
+    return this.pool.end();
+  }
+}
+
+export interface AppliedMigration {
+  version: string;
+  checksum: string;
+}
+
+const MIGRATION_LOCK = 7_241_001;
+
+/**
+ * Applies the plain-SQL migrations in `directory` (`0001_name.sql`, …) in file-name
+ * order, each in its own transaction, recording name and checksum in
+ * `schema_migrations`. Replicas starting together serialise on an advisory lock.
+ * An applied migration whose file changed is an error: migrations are append-only.
+ */
+export async function migrate(db: Database, directory: URL | string): Promise<string[]> {
+  const dir = typeof directory === 'string' ? directory : fileURLToPath(directory);
+  const files = (await readdir(dir)).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort();
+  const client = await db.pool.connect();
+  const appliedNow: string[] = [];
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK]);
+    await client.query(`CREATE TABLE IF NOT EXISTS schema_migrations (
+      version text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())`);
+    const { rows } = await client.query<AppliedMigration>('SELECT version, checksum FROM schema_migrations');
+    const applied = new Map(rows.map((r) => [r.version, r.checksum]));
+    for (const file of files) {
+      const sql = await readFile(`${dir}/${file}`, 'utf8');
+      const checksum = createHash('sha256').update(sql).digest('hex');
+      const known = applied.get(file);
+      if (known !== undefined) {
+        if (known !== checksum) throw new Error(`migration ${file} was changed after it was applied; add a new migration instead`);
+        continue;
+      }
+      try {
+        await client.query('BEGIN');
+        await client.query(sql);
+        await client.query('INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)', [file, checksum]);
+        await client.query('COMMIT');
+        appliedNow.push(file);
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => {});
+        throw new Error(`migration ${file} failed: ${(error as Error).message}`, { cause: error });
+      }
+    }
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK]).catch(() => {});
+    client.release();
+  }
+  return appliedNow;
+}
+
+/** Creates database `name` on the server behind `adminUrl` unless it exists. */
+export async function createDatabaseIfMissing(adminUrl: string, name: string): Promise<boolean> {
+  if (!/^[a-z_][a-z0-9_]{0,62}$/.test(name)) throw new Error(`refusing to create database with unusual name "${name}"`);
+  const client = new pg.Client({ connectionString: adminUrl });
+  await client.connect();
+  try {
+    const { rowCount } = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (rowCount) return false;
+    try {
+      await client.query(`CREATE DATABASE "${name}"`);
+    } catch (error) {
+      // Two starters racing: the loser sees unique_violation / duplicate_database.
+      if ((error as { code?: string }).code !== '42P04' && (error as { code?: string }).code !== '23505') throw error;
+      return false;
+    }
+    return true;
+  } finally {
+    await client.end();
+  }
+}
+
+/** The connection string for database `name` on the same server as `serverUrl`. */
+export function databaseUrl(serverUrl: string, name: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return url.toString();
+}

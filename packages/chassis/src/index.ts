@@ -1,0 +1,12 @@
+export * from './auth.ts';
+export * from './config.ts';
+export * from './database.ts';
+export * from './health.ts';
+export * from './http-client.ts';
+export * from './logging.ts';
+export * from './metrics.ts';
+export * from './problem.ts';
+export * from './request-context.ts';
+export * from './service.ts';
+export * from './telemetry.ts';
+export { Type, type Static } from 'typebox';

@@ -1,0 +1,98 @@
+import { errorCatalogue, problemType, type ErrorCode, type Problem } from '@bazaar/contracts';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+
+/**
+ * An error the service means to answer with: a catalogue code plus an optional
+ * human-readable detail. Anything else thrown is an internal error and answers 500
+ * without details.
+ */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly detail: string | undefined;
+  readonly errors: Problem['errors'];
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, detail?: string, options: { errors?: Problem['errors']; headers?: Record<string, string>; cause?: unknown } = {}) {
+    super(detail ?? errorCatalogue[code].title, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.status = errorCatalogue[code].status;
+    this.detail = detail;
+    this.errors = options.errors;
+    this.headers = options.headers ?? {};
+  }
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+/** Builds the RFC 9457 document for `code`. */
+export function problem(code: ErrorCode, extra: Partial<Omit<Problem, 'code' | 'status' | 'title' | 'type'>> = {}): Problem {
+  const entry = errorCatalogue[code];
+  return { type: problemType(code), title: entry.title, status: entry.status, code, ...stripUndefined(extra) };
+}
+
+function stripUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+export function sendProblem(reply: FastifyReply, code: ErrorCode, extra: Partial<Omit<Problem, 'code' | 'status' | 'title' | 'type'>> = {}): FastifyReply {
+  const body = problem(code, { instance: reply.request.url.split('?')[0], requestId: String(reply.request.id), ...extra });
+  return reply.code(body.status).type(PROBLEM_CONTENT_TYPE).send(body);
+}
+
+/** Fastify's own error codes mapped onto the catalogue. */
+const fastifyCodes: Partial<Record<string, ErrorCode>> = {
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'PAYLOAD_TOO_LARGE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'MALFORMED_BODY',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_BODY',
+  FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_BODY',
+  FST_ERR_BAD_URL: 'VALIDATION_FAILED',
+  FST_ERR_ASYNC_CONSTRAINT: 'VALIDATION_FAILED',
+  FST_ERR_NOT_FOUND: 'ROUTE_NOT_FOUND',
+  FST_ERR_INVALID_URL: 'VALIDATION_FAILED',
+};
+
+function toProblemCode(error: FastifyError): ErrorCode {
+  if (error.validation) return 'VALIDATION_FAILED';
+  const mapped = fastifyCodes[error.code];
+  if (mapped) return mapped;
+  // JSON.parse errors surface as SyntaxError with status 400 from the content-type parser.
+  if (error instanceof SyntaxError || (error.statusCode === 400 && /JSON/i.test(error.message))) return 'MALFORMED_BODY';
+  if (error.statusCode === 429) return 'RATE_LIMITED';
+  if (error.statusCode === 413) return 'PAYLOAD_TOO_LARGE';
+  if (error.statusCode === 415) return 'UNSUPPORTED_MEDIA_TYPE';
+  if (error.statusCode === 404) return 'ROUTE_NOT_FOUND';
+  return 'INTERNAL_ERROR';
+}
+
+/** Installs the error and not-found handlers that turn everything into problem+json. */
+export function installProblemHandlers(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) => {
+    if (error instanceof AppError) {
+      if (error.status >= 500) request.log.error({ err: error }, 'request failed');
+      for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
+      return sendProblem(reply, error.code, { detail: error.detail, errors: error.errors });
+    }
+    const code = toProblemCode(error);
+    if (code === 'INTERNAL_ERROR') {
+      request.log.error({ err: error }, 'unhandled error');
+      return sendProblem(reply, code);
+    }
+    request.log.info({ code, reason: error.message }, 'request rejected');
+    if (code === 'VALIDATION_FAILED' && error.validation) {
+      const errors = error.validation.map((issue) => ({
+        path: `${error.validationContext ?? 'body'}${issue.instancePath || ''}`,
+        message: issue.message ?? 'is invalid',
+      }));
+      return sendProblem(reply, code, { detail: errors.map((e) => `${e.path} ${e.message}`).join('; '), errors });
+    }
+    // The messages of Fastify's own client errors are safe and helpful ("Body cannot be empty...").
+    return sendProblem(reply, code, { detail: code === 'RATE_LIMITED' ? undefined : error.message });
+  });
+
+  app.setNotFoundHandler((request, reply) =>
+    sendProblem(reply, 'ROUTE_NOT_FOUND', { detail: `${request.method} ${request.url.split('?')[0]} is not a route of this API` }),
+  );
+}

@@ -1,0 +1,211 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
+import type { Static, TObject } from 'typebox';
+import type { Registry } from 'prom-client';
+import { createAccessTokenVerifier, installAuthentication, type VerifyAccessToken } from './auth.ts';
+import { loadConfig, type BaseConfig } from './config.ts';
+import { Database, migrate } from './database.ts';
+import { installHealth, type Health } from './health.ts';
+import { loggerOptions } from './logging.ts';
+import { createMetrics, installRequestMetrics } from './metrics.ts';
+import { installOpenApi } from './openapi.ts';
+import { installProblemHandlers } from './problem.ts';
+import { acceptableRequestId, runWithRequestContext } from './request-context.ts';
+import { startTelemetry, withServerSpan } from './telemetry.ts';
+
+export type ServiceApp = FastifyInstance<
+  ReturnType<typeof createServer>,
+  IncomingMessage,
+  ServerResponse,
+  FastifyBaseLogger,
+  TypeBoxTypeProvider
+>;
+
+/** Everything a service's routes get handed: its config, its database, its probes. */
+export interface ServiceContext<C extends BaseConfig = BaseConfig> {
+  config: C;
+  /** The service's own database; absent for stateless services such as the gateway. */
+  db: Database | undefined;
+  health: Health;
+  metrics: Registry;
+  log: FastifyBaseLogger;
+}
+
+/** A service as the chassis sees it: a name, a config schema, migrations and a Fastify plugin. */
+export interface ServiceModule<S extends TObject> {
+  name: string;
+  title: string;
+  description: string;
+  version?: string;
+  configSchema: S;
+  /** Directory of the service's SQL migrations; a service with migrations requires DATABASE_URL. */
+  migrations?: URL;
+  /** How access tokens are verified; by default against the JWKS of the service at IDENTITY_URL. */
+  accessTokens?: (context: ServiceContext<Static<S> & BaseConfig>) => VerifyAccessToken | Promise<VerifyAccessToken>;
+  /** Registers the service's routes. Also used by tests, through `createService`. */
+  routes: (app: ServiceApp, context: ServiceContext<Static<S> & BaseConfig>) => Promise<void>;
+  /** Runs once after migrations, before the listener opens (seed data, bootstrap accounts). */
+  onStart?: (context: ServiceContext<Static<S> & BaseConfig>) => Promise<void>;
+  /** Releases what the routes opened (clients, timers); the chassis closes the database itself. */
+  onStop?: () => Promise<void>;
+}
+
+export interface CreateServiceOptions {
+  /** Pino options override; tests pass `false` for a silent logger. */
+  logger?: boolean;
+  db?: Database;
+}
+
+/** Where identity publishes its signing keys, relative to IDENTITY_URL. */
+export const JWKS_PATH = '/api/identity/.well-known/jwks.json';
+
+/**
+ * Builds the service's Fastify app with the chassis around it: problem+json errors,
+ * request ids, logs, metrics, health, OpenAPI, authentication. No socket is opened;
+ * tests call `app.inject()`, `runService` calls `listen`.
+ */
+export async function createService<S extends TObject>(
+  module: ServiceModule<S>,
+  config: Static<S> & BaseConfig,
+  options: CreateServiceOptions = {},
+): Promise<{ app: ServiceApp; context: ServiceContext<Static<S> & BaseConfig> }> {
+  const app = Fastify({
+    logger: options.logger === false ? false : loggerOptions(config.SERVICE_NAME, config.LOG_LEVEL),
+    serverFactory: (handler) => createServer(tracedHandler(handler)),
+    genReqId: (req) => acceptableRequestId(req.headers['x-request-id']) ?? randomUUID(),
+    requestIdLogLabel: 'requestId',
+    disableRequestLogging: true,
+    bodyLimit: config.BODY_LIMIT,
+    keepAliveTimeout: 72_000,
+    requestTimeout: 30_000,
+    return503OnClosing: true,
+    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+  }).withTypeProvider<TypeBoxTypeProvider>() as unknown as ServiceApp;
+
+  const metrics = createMetrics(config.SERVICE_NAME);
+  const health = installHealth(app);
+  const db = options.db;
+  if (db) health.addCheck('database', () => db.ping());
+  const context: ServiceContext<Static<S> & BaseConfig> = { config, db, health, metrics, log: app.log };
+
+  installProblemHandlers(app);
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    done();
+  });
+  installRequestMetrics(app, metrics);
+  installAccessLog(app);
+  await installOpenApi(app, { title: module.title, description: module.description, version: module.version ?? '0.1.0' });
+  installAuthentication(app, await (module.accessTokens ?? defaultAccessTokens)(context));
+
+  await module.routes(app, context);
+  app.addHook('onClose', async () => {
+    await module.onStop?.();
+  });
+  await app.ready();
+  return { app, context };
+}
+
+function defaultAccessTokens(context: ServiceContext): VerifyAccessToken {
+  const identityUrl = (context.config as BaseConfig & { IDENTITY_URL?: string }).IDENTITY_URL;
+  if (!identityUrl) {
+    // A service without IDENTITY_URL has no authenticated routes; any attempt is refused.
+    return async () => {
+      throw new Error('access tokens are not configured for this service (IDENTITY_URL is not set)');
+    };
+  }
+  return createAccessTokenVerifier({ jwks: new URL(JWKS_PATH, identityUrl), issuer: context.config.JWT_ISSUER, audience: context.config.JWT_AUDIENCE });
+}
+
+/** Every request runs inside its server span and its request context, with its id echoed back. */
+function tracedHandler(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+  return (req: IncomingMessage, res: ServerResponse): void => {
+    const requestId = acceptableRequestId(req.headers['x-request-id']) ?? randomUUID();
+    req.headers['x-request-id'] = requestId;
+    withServerSpan(req, res, () => runWithRequestContext({ requestId }, () => handler(req, res)));
+  };
+}
+
+/** One line per request, after it completed: method, path, route, status, duration. */
+function installAccessLog(app: ServiceApp): void {
+  app.addHook('onResponse', (request, reply, done) => {
+    if (request.url !== '/healthz' && request.url !== '/readyz' && request.url !== '/metrics') {
+      request.log.info(
+        { method: request.method, path: request.url.split('?')[0], route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
+        'request completed',
+      );
+    }
+    done();
+  });
+}
+
+/**
+ * The process around a service: config from the environment (fails fast, naming
+ * the bad variable), telemetry, database and migrations, listen, and graceful
+ * shutdown on SIGTERM/SIGINT or when the launcher that spawned it goes away.
+ */
+export async function runService<S extends TObject>(module: ServiceModule<S>): Promise<void> {
+  let config: Static<S> & BaseConfig;
+  try {
+    config = loadConfig(module.configSchema, { SERVICE_NAME: module.name, ...process.env }) as Static<S> & BaseConfig;
+  } catch (error) {
+    process.stderr.write(`${module.name}: ${(error as Error).message}\n`);
+    process.exit(78); // EX_CONFIG: the launcher does not restart a misconfigured service
+  }
+  const telemetry = startTelemetry({ serviceName: module.name, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+
+  const databaseUrl = process.env['DATABASE_URL'];
+  let db: Database | undefined;
+  if (module.migrations) {
+    if (!databaseUrl) {
+      process.stderr.write(`${module.name}: Invalid configuration:\n  - DATABASE_URL: is required (this service owns a database)\n`);
+      process.exit(78);
+    }
+    db = new Database({ connectionString: databaseUrl, applicationName: module.name });
+  }
+
+  const { app, context } = await createService(module, config, db ? { db } : {});
+  if (db) {
+    const applied = await migrate(db, module.migrations!);
+    if (applied.length) app.log.info({ applied }, 'migrations applied');
+    app.addHook('onClose', async () => db.close());
+  }
+  await module.onStart?.(context);
+
+  let stopping = false;
+  const stop = async (reason: string): Promise<void> => {
+    if (stopping) return;
+    stopping = true;
+    app.log.info({ reason }, 'shutting down: draining');
+    context.health.startDraining();
+    const force = setTimeout(() => {
+      app.log.error('shutdown timed out; exiting with requests still in flight');
+      process.exit(1);
+    }, config.SHUTDOWN_DELAY_MS + config.SHUTDOWN_TIMEOUT_MS);
+    force.unref();
+    await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DELAY_MS));
+    await app.close();
+    await telemetry.shutdown().catch(() => {});
+    app.log.info('stopped');
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+  // Spawned by the launcher with an IPC channel: if the launcher dies, do not live on as an orphan.
+  if (process.send) process.once('disconnect', () => void stop('launcher went away'));
+  process.on('uncaughtException', (error) => {
+    app.log.fatal({ err: error }, 'uncaught exception');
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (error) => {
+    app.log.fatal({ err: error }, 'unhandled rejection');
+    process.exit(1);
+  });
+
+  const address = await app.listen({ port: config.PORT, host: config.HOST });
+  app.log.info({ address }, `${module.name} listening`);
+  process.send?.({ type: 'ready', service: module.name, address });
+}

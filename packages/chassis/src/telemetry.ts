@@ -1,0 +1,81 @@
+import { context, propagation, trace, SpanKind, SpanStatusCode, type Span, type Context } from '@opentelemetry/api';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { resourceFromAttributes } from '@opentelemetry/resources';
+import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+
+export interface TelemetryOptions {
+  serviceName: string;
+  /** OTLP/HTTP endpoint; spans are recorded either way (trace ids reach logs) but exported only when set. */
+  otlpEndpoint?: string | undefined;
+  /** Extra processors, e.g. an in-memory exporter in tests. */
+  spanProcessors?: SpanProcessor[];
+}
+
+export interface Telemetry {
+  shutdown(): Promise<void>;
+}
+
+let installed: Telemetry | undefined;
+
+/**
+ * Installs the global tracer provider, W3C trace-context propagation and the
+ * async-local context manager. Idempotent per process: the first call wins.
+ */
+export function startTelemetry(options: TelemetryOptions): Telemetry {
+  if (installed) return installed;
+  const processors: SpanProcessor[] = [...(options.spanProcessors ?? [])];
+  if (options.otlpEndpoint) {
+    processors.push(new BatchSpanProcessor({ exporter: new OTLPTraceExporter({ url: new URL('/v1/traces', options.otlpEndpoint).toString() }) }));
+  }
+  const provider = new TracerProvider({
+    resource: resourceFromAttributes({ 'service.name': options.serviceName }),
+    spanProcessors: processors,
+  });
+  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  trace.setGlobalTracerProvider(provider);
+  installed = { shutdown: () => provider.shutdown() };
+  return installed;
+}
+
+export const tracer = () => trace.getTracer('@bazaar/chassis');
+
+const headerGetter = {
+  keys: (carrier: IncomingHttpHeaders) => Object.keys(carrier),
+  get: (carrier: IncomingHttpHeaders, key: string) => carrier[key],
+};
+
+/**
+ * Runs `handle` inside a server span continued from the caller's `traceparent`.
+ * The span ends when the response has been written.
+ */
+export function withServerSpan(req: IncomingMessage, res: ServerResponse, handle: (span: Span) => void): void {
+  const parent = propagation.extract(context.active(), req.headers, headerGetter);
+  const span = tracer().startSpan(
+    `${req.method ?? 'GET'}`,
+    { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method ?? '', 'url.path': (req.url ?? '').split('?')[0] ?? '' } },
+    parent,
+  );
+  res.once('close', () => {
+    span.setAttribute('http.response.status_code', res.statusCode);
+    if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+    span.end();
+  });
+  context.with(trace.setSpan(parent, span), () => handle(span));
+}
+
+/** Adds `traceparent` (and `tracestate`) for the active span to an outgoing header set. */
+export function injectTraceContext(headers: Record<string, string>, ctx: Context = context.active()): Record<string, string> {
+  propagation.inject(ctx, headers);
+  return headers;
+}
+
+/** Trace and span id of the active span, for log lines. */
+export function activeTraceIds(): { traceId: string; spanId: string } | undefined {
+  const spanContext = trace.getSpan(context.active())?.spanContext();
+  if (!spanContext || !trace.isSpanContextValid(spanContext)) return undefined;
+  return { traceId: spanContext.traceId, spanId: spanContext.spanId };
+}

@@ -1,0 +1,46 @@
+/**
+ * The error catalogue: every error any Bazaar service can answer, with one stable
+ * code, one HTTP status and one title, defined here and nowhere else. Clients may
+ * branch on `code`; it never changes meaning. Answers are RFC 9457
+ * `application/problem+json` documents built by the chassis from these entries.
+ */
+export const errorCatalogue = {
+  // Generic, raised by the chassis and the gateway.
+  VALIDATION_FAILED: { status: 400, title: 'The request is not valid' },
+  MALFORMED_BODY: { status: 400, title: 'The request body could not be parsed' },
+  UNAUTHENTICATED: { status: 401, title: 'Authentication is required' },
+  FORBIDDEN: { status: 403, title: 'You are not allowed to do this' },
+  NOT_FOUND: { status: 404, title: 'No such resource' },
+  ROUTE_NOT_FOUND: { status: 404, title: 'No such route' },
+  METHOD_NOT_ALLOWED: { status: 405, title: 'Method not allowed on this resource' },
+  NOT_ACCEPTABLE: { status: 406, title: 'No acceptable representation' },
+  PRECONDITION_FAILED: { status: 412, title: 'The resource changed since you read it' },
+  PAYLOAD_TOO_LARGE: { status: 413, title: 'The request body is too large' },
+  UNSUPPORTED_MEDIA_TYPE: { status: 415, title: 'Unsupported content type' },
+  RATE_LIMITED: { status: 429, title: 'Too many requests' },
+  INTERNAL_ERROR: { status: 500, title: 'Something went wrong on our side' },
+  UPSTREAM_UNAVAILABLE: { status: 502, title: 'A backing service could not be reached' },
+  SERVICE_UNAVAILABLE: { status: 503, title: 'The service is unavailable' },
+  UPSTREAM_TIMEOUT: { status: 504, title: 'A backing service did not answer in time' },
+
+  // identity
+  EMAIL_TAKEN: { status: 409, title: 'An account with this email already exists' },
+  WEAK_PASSWORD: { status: 400, title: 'The password does not meet the password policy' },
+  INVALID_CREDENTIALS: { status: 401, title: 'Email or password is incorrect' },
+  LOGIN_THROTTLED: { status: 429, title: 'Too many login attempts; try again later' },
+  REFRESH_TOKEN_INVALID: { status: 401, title: 'The refresh token is invalid, expired or revoked' },
+
+  // catalog
+  PRODUCT_NOT_FOUND: { status: 404, title: 'No such product' },
+  CATEGORY_NOT_FOUND: { status: 422, title: 'No such category' },
+  CATEGORY_TAKEN: { status: 409, title: 'A category with this slug already exists' },
+  SKU_TAKEN: { status: 409, title: 'A product with this SKU already exists' },
+  INSUFFICIENT_STOCK: { status: 409, title: 'Stock cannot go below what is reserved or below zero' },
+} as const satisfies Record<string, { status: number; title: string }>;
+
+export type ErrorCode = keyof typeof errorCatalogue;
+
+/** The `type` URI of a problem document for `code` (RFC 9457 §3.1.1). */
+export function problemType(code: ErrorCode): string {
+  return `urn:bazaar:problem:${code.toLowerCase().replaceAll('_', '-')}`;
+}

@@ -1,0 +1,98 @@
+/**
+ * The system's topology: one typed source of truth for which services exist,
+ * where they listen, which database each owns, which routes the gateway sends
+ * them and which services each one calls. The launcher, the gateway, the docs
+ * and the architecture tests all read this file; nothing else hard-codes it.
+ */
+
+export type ServiceName = 'gateway' | 'identity' | 'catalog';
+
+export interface ServiceDefinition {
+  /** What the service is for, one line (shown in the README and the launcher). */
+  readonly summary: string;
+  /** Default port in the embedded runtime; production sets PORT. */
+  readonly port: number;
+  /** The database this service owns alone, or null for stateless services. */
+  readonly database: string | null;
+  /** Path prefixes the gateway routes to this service (longest prefix wins). */
+  readonly routes: readonly string[];
+  /** Services this one calls synchronously (HTTP). Each becomes a `<NAME>_URL` variable. */
+  readonly dependsOn: readonly ServiceName[];
+}
+
+export const topology = {
+  gateway: {
+    summary: 'API gateway: routing, JWT at the edge, CORS, rate limits, aggregated OpenAPI',
+    port: 8080,
+    database: null,
+    routes: [],
+    dependsOn: ['identity', 'catalog'],
+  },
+  identity: {
+    summary: 'Users, credentials, refresh tokens, addresses, roles; issues JWTs and publishes the JWKS',
+    port: 8081,
+    database: 'bazaar_identity',
+    routes: ['/api/identity'],
+    dependsOn: [],
+  },
+  catalog: {
+    summary: 'Products, categories, prices and stock; full-text search; admin product and stock management',
+    port: 8082,
+    database: 'bazaar_catalog',
+    routes: ['/api/catalog'],
+    dependsOn: ['identity'],
+  },
+} as const satisfies Record<ServiceName, ServiceDefinition>;
+
+export const serviceNames = Object.keys(topology) as ServiceName[];
+
+/** Services the gateway fronts (every service with routes). */
+export const routedServices = serviceNames.filter((name) => topology[name].routes.length > 0);
+
+/** Name of the environment variable holding the base URL of `service`, e.g. `CATALOG_URL`. */
+export function serviceUrlVariable(service: ServiceName): string {
+  return `${service.toUpperCase()}_URL`;
+}
+
+/** Name of the environment variable holding the connection string of `service`'s own database. */
+export function databaseUrlVariable(service: ServiceName): string {
+  return `${service.toUpperCase()}_DATABASE_URL`;
+}
+
+export interface RouteEntry {
+  readonly prefix: string;
+  readonly service: ServiceName;
+}
+
+/** Every routed prefix, longest first, so the first match is the most specific. */
+export function routeTable(): RouteEntry[] {
+  return routedServices
+    .flatMap((service) => topology[service].routes.map((prefix) => ({ prefix, service })))
+    .sort((a, b) => b.prefix.length - a.prefix.length);
+}
+
+/** The service that owns `path`, or undefined when no declared prefix matches. */
+export function serviceForPath(path: string, table: readonly RouteEntry[] = routeTable()): ServiceName | undefined {
+  for (const entry of table) {
+    if (path === entry.prefix || path.startsWith(entry.prefix + '/') || path.startsWith(entry.prefix + '?')) {
+      return entry.service;
+    }
+  }
+  return undefined;
+}
+
+/** Services in an order where each comes after every service it depends on. */
+export function startOrder(names: readonly ServiceName[] = serviceNames): ServiceName[] {
+  const ordered: ServiceName[] = [];
+  const visiting = new Set<ServiceName>();
+  const visit = (name: ServiceName): void => {
+    if (ordered.includes(name)) return;
+    if (visiting.has(name)) throw new Error(`dependency cycle through service "${name}"`);
+    visiting.add(name);
+    for (const dependency of topology[name].dependsOn) visit(dependency);
+    visiting.delete(name);
+    ordered.push(name);
+  };
+  for (const name of names) visit(name);
+  return ordered;
+}

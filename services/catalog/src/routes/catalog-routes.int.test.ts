@@ -1,0 +1,157 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createService, loadConfig, type ServiceApp } from '@bazaar/chassis';
+import { freshDatabase } from '@bazaar/runtime/testing/databases';
+import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
+import { catalogService } from '../app.ts';
+import { CatalogConfig } from '../config.ts';
+import { seedDemoCatalog } from '../persistence/demo-catalog.ts';
+
+let app: ServiceApp;
+let tokens: TestTokens;
+let adminToken: string;
+let customerToken: string;
+
+let cleanup = async () => {};
+after(() => cleanup());
+
+before(async () => {
+  const { db, drop } = await freshDatabase('catalog', catalogService.migrations);
+  cleanup = async () => {
+    await app.close();
+    await drop();
+  };
+  await seedDemoCatalog(db);
+  tokens = await testTokens();
+  const config = loadConfig(CatalogConfig, { SERVICE_NAME: 'catalog', PORT: '0', IDENTITY_URL: 'http://127.0.0.1:9' });
+  ({ app } = await createService({ ...catalogService, accessTokens: () => tokens.verifier }, config, { db, logger: false }));
+  adminToken = await tokens.issue({ roles: ['customer', 'admin'] });
+  customerToken = await tokens.issue({ roles: ['customer'] });
+});
+
+const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+
+describe('browsing', () => {
+  it('lists the seeded demo catalog in pages', async () => {
+    const res = await app.inject({ url: '/api/catalog/products?pageSize=10&page=2' });
+    assert.equal(res.statusCode, 200);
+    const body = res.json();
+    assert.ok(body.total >= 50, `expected the demo catalog of 50+, got ${body.total}`);
+    assert.equal(body.items.length, 10);
+    assert.equal(body.page, 2);
+    assert.equal(body.pageSize, 10);
+    const product = body.items[0];
+    assert.equal(product.available, product.onHand - product.reserved);
+    assert.ok(Number.isInteger(product.price.amount));
+  });
+
+  it('searches with PostgreSQL full-text search, best match first', async () => {
+    const res = await app.inject({ url: '/api/catalog/products?q=espresso' });
+    assert.equal(res.statusCode, 200);
+    const names = res.json().items.map((p: { name: string }) => p.name);
+    assert.equal(names[0], 'Espresso Machine');
+    const stemmed = await app.inject({ url: '/api/catalog/products?q=keyboards' });
+    assert.ok(stemmed.json().items.some((p: { name: string }) => p.name === 'Mechanical Keyboard'), 'stemming finds singular from plural');
+  });
+
+  it('filters by category', async () => {
+    const res = await app.inject({ url: '/api/catalog/products?category=kitchen&pageSize=100' });
+    const items = res.json().items as Array<{ category: string }>;
+    assert.ok(items.length >= 5);
+    assert.ok(items.every((p) => p.category === 'kitchen'));
+  });
+
+  it('lists categories with product counts', async () => {
+    const res = await app.inject({ url: '/api/catalog/categories' });
+    const items = res.json().items as Array<{ slug: string; productCount: number }>;
+    assert.ok(items.length >= 5);
+    assert.ok(items.find((c) => c.slug === 'books')!.productCount >= 5);
+  });
+
+  it('answers 304 to a matching If-None-Match and a new ETag after a change', async () => {
+    const list = await app.inject({ url: '/api/catalog/products?q=chess' });
+    const id = list.json().items[0].id;
+    const first = await app.inject({ url: `/api/catalog/products/${id}` });
+    const etag = first.headers['etag'] as string;
+    assert.match(etag, /^W\/"/);
+    const again = await app.inject({ url: `/api/catalog/products/${id}`, headers: { 'if-none-match': etag } });
+    assert.equal(again.statusCode, 304);
+    assert.equal(again.body, '');
+    await app.inject({ method: 'POST', url: `/api/catalog/products/${id}/stock-adjustments`, headers: auth(adminToken), payload: { delta: 1, reason: 'found one' } });
+    const changed = await app.inject({ url: `/api/catalog/products/${id}`, headers: { 'if-none-match': etag } });
+    assert.equal(changed.statusCode, 200);
+    assert.notEqual(changed.headers['etag'], etag);
+  });
+
+  it('rejects bad query parameters and ids with problem+json', async () => {
+    for (const url of ['/api/catalog/products?pageSize=1000', '/api/catalog/products?page=0', '/api/catalog/products?bogus=1', '/api/catalog/products/not-a-uuid']) {
+      const res = await app.inject({ url });
+      assert.equal(res.statusCode, 400, url);
+      assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
+      assert.equal(res.json().code, 'VALIDATION_FAILED');
+    }
+    const missing = await app.inject({ url: '/api/catalog/products/00000000-0000-4000-8000-000000000000' });
+    assert.equal(missing.statusCode, 404);
+    assert.equal(missing.json().code, 'PRODUCT_NOT_FOUND');
+  });
+});
+
+describe('administration', () => {
+  const newProduct = { sku: 'TST-001', name: 'Test Widget', description: 'A widget for tests', price: { amount: 1999, currency: 'EUR' }, category: 'toys', onHand: 5 };
+
+  it('lets an admin create, update and deactivate a product', async () => {
+    const created = await app.inject({ method: 'POST', url: '/api/catalog/products', headers: auth(adminToken), payload: newProduct });
+    assert.equal(created.statusCode, 201, created.body);
+    const product = created.json();
+    assert.equal(created.headers['location'], `/api/catalog/products/${product.id}`);
+    assert.deepEqual(product.price, { amount: 1999, currency: 'EUR' });
+    assert.equal(product.available, 5);
+
+    const duplicate = await app.inject({ method: 'POST', url: '/api/catalog/products', headers: auth(adminToken), payload: newProduct });
+    assert.equal(duplicate.statusCode, 409);
+    assert.equal(duplicate.json().code, 'SKU_TAKEN');
+
+    const renamed = await app.inject({ method: 'PATCH', url: `/api/catalog/products/${product.id}`, headers: { ...auth(adminToken), 'if-match': created.headers['etag'] as string }, payload: { name: 'Renamed Widget' } });
+    assert.equal(renamed.statusCode, 200);
+    assert.equal(renamed.json().name, 'Renamed Widget');
+
+    const stale = await app.inject({ method: 'PATCH', url: `/api/catalog/products/${product.id}`, headers: { ...auth(adminToken), 'if-match': created.headers['etag'] as string }, payload: { name: 'Lost update' } });
+    assert.equal(stale.statusCode, 412);
+
+    const deactivated = await app.inject({ method: 'PATCH', url: `/api/catalog/products/${product.id}`, headers: auth(adminToken), payload: { active: false } });
+    assert.equal(deactivated.json().active, false);
+    const search = await app.inject({ url: '/api/catalog/products?q=widget' });
+    assert.ok(!search.json().items.some((p: { id: string }) => p.id === product.id), 'inactive products are not listed');
+  });
+
+  it('refuses mass assignment, unknown categories and customers', async () => {
+    const extra = await app.inject({ method: 'POST', url: '/api/catalog/products', headers: auth(adminToken), payload: { ...newProduct, sku: 'TST-002', reserved: 99 } });
+    assert.equal(extra.statusCode, 400);
+    const unknownCategory = await app.inject({ method: 'POST', url: '/api/catalog/products', headers: auth(adminToken), payload: { ...newProduct, sku: 'TST-003', category: 'nope' } });
+    assert.equal(unknownCategory.statusCode, 422);
+    assert.equal(unknownCategory.json().code, 'CATEGORY_NOT_FOUND');
+    const float = await app.inject({ method: 'POST', url: '/api/catalog/products', headers: auth(adminToken), payload: { ...newProduct, sku: 'TST-004', price: { amount: 19.99, currency: 'EUR' } } });
+    assert.equal(float.statusCode, 400, 'money is integer minor units');
+    const customer = await app.inject({ method: 'POST', url: '/api/catalog/products', headers: auth(customerToken), payload: { ...newProduct, sku: 'TST-005' } });
+    assert.equal(customer.statusCode, 403);
+    assert.equal(customer.json().code, 'FORBIDDEN');
+    const anonymous = await app.inject({ method: 'POST', url: '/api/catalog/products', payload: { ...newProduct, sku: 'TST-006' } });
+    assert.equal(anonymous.statusCode, 401);
+  });
+
+  it('never lets stock go negative, even under concurrent adjustments', async () => {
+    const created = await app.inject({ method: 'POST', url: '/api/catalog/products', headers: auth(adminToken), payload: { ...newProduct, sku: 'TST-010', onHand: 10 } });
+    const id = created.json().id;
+    const removals = await Promise.all(
+      Array.from({ length: 25 }, () => app.inject({ method: 'POST', url: `/api/catalog/products/${id}/stock-adjustments`, headers: auth(adminToken), payload: { delta: -1, reason: 'sold elsewhere' } })),
+    );
+    const ok = removals.filter((r) => r.statusCode === 200).length;
+    const refused = removals.filter((r) => r.statusCode === 409 && r.json().code === 'INSUFFICIENT_STOCK').length;
+    assert.equal(ok, 10);
+    assert.equal(refused, 15);
+    const after = await app.inject({ url: `/api/catalog/products/${id}` });
+    assert.equal(after.json().onHand, 0);
+    const zero = await app.inject({ method: 'POST', url: `/api/catalog/products/${id}/stock-adjustments`, headers: auth(adminToken), payload: { delta: 0, reason: 'nothing' } });
+    assert.equal(zero.statusCode, 400);
+  });
+});

@@ -1,0 +1,21 @@
+import { Type, extendConfig } from '@bazaar/chassis';
+
+export const IdentityConfig = extendConfig({
+  /** Email of the admin account created at first start when no admin exists (default admin@bazaar.local). */
+  BAZAAR_ADMIN_EMAIL: Type.Optional(Type.String({ minLength: 3, maxLength: 254 })),
+  /** Password of that admin; when unset a random one is generated and handed over once. */
+  BAZAAR_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  /** Where a generated admin password is written (JSON, mode 0600) instead of stderr; the launcher reads and deletes it. */
+  BAZAAR_ADMIN_CREDENTIALS_FILE: Type.Optional(Type.String({ minLength: 1 })),
+  /** Lifetime of access tokens (JWTs). */
+  ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 30, maximum: 86_400, default: 900 }),
+  /** Lifetime of a refresh token; each refresh issues a new one with a fresh lifetime. */
+  REFRESH_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000 }),
+  /** Failed logins allowed per account (normalized email) within LOGIN_ACCOUNT_WINDOW_SECONDS. */
+  LOGIN_ACCOUNT_MAX_FAILURES: Type.Integer({ minimum: 1, default: 5 }),
+  LOGIN_ACCOUNT_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 900 }),
+  /** Failed logins allowed per client IP within LOGIN_IP_WINDOW_SECONDS. */
+  LOGIN_IP_MAX_FAILURES: Type.Integer({ minimum: 1, default: 20 }),
+  LOGIN_IP_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 60 }),
+});
+export type IdentityConfig = typeof IdentityConfig;

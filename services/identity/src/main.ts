@@ -1,0 +1,4 @@
+import { runService } from '@bazaar/chassis';
+import { identityService } from './app.ts';
+
+await runService(identityService);
