@@ -95,6 +95,8 @@ declare module 'fastify' {
   interface FastifyInstance {
     /** preHandler: 401 unless the request carries a valid access token. */
     authenticate: preHandlerAsyncHookHandler;
+    /** preHandler: verifies a token when one is sent (401 if invalid); anonymous requests pass. */
+    identify: preHandlerAsyncHookHandler;
     /** preHandler: 401 without a valid token, 403 unless the caller has `role`. */
     requireRole: (role: Role) => preHandlerAsyncHookHandler;
   }
@@ -114,6 +116,9 @@ export function installAuthentication(app: FastifyInstance, verify: VerifyAccess
 
   app.decorate('authenticate', async (request: FastifyRequest) => {
     await authenticate(request);
+  });
+  app.decorate('identify', async (request: FastifyRequest) => {
+    if (request.headers.authorization !== undefined) await authenticate(request);
   });
   app.decorate('requireRole', (role: Role) => async (request: FastifyRequest) => {
     const principal = await authenticate(request);

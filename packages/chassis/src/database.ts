@@ -3,7 +3,10 @@ import { readdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-export type Queryable = Pick<pg.PoolClient, 'query'>;
+/** Anything that runs a parameterised query: the pool (`Database`) or a transaction's client. */
+export interface Queryable {
+  query<R extends pg.QueryResultRow = pg.QueryResultRow>(text: string, values?: unknown[]): Promise<pg.QueryResult<R>>;
+}
 
 export interface DatabaseOptions {
   connectionString: string;

@@ -6,6 +6,8 @@ export interface OpenApiOptions {
   title: string;
   description: string;
   version: string;
+  /** Rewrites the served document (the gateway merges in its services' documents). */
+  transformSpecification?: (document: Readonly<Record<string, unknown>>) => Record<string, unknown>;
 }
 
 /** OpenAPI 3.1 generated from the route schemas, served as JSON at `/docs/json` and as a UI at `/docs`. */
@@ -19,5 +21,10 @@ export async function installOpenApi(app: FastifyInstance, options: OpenApiOptio
       },
     },
   });
-  await app.register(swaggerUi, { routePrefix: '/docs', uiConfig: { deepLinking: true } });
+  const transform = options.transformSpecification;
+  await app.register(swaggerUi, {
+    routePrefix: '/docs',
+    uiConfig: { deepLinking: true },
+    ...(transform ? { transformSpecification: (document: Readonly<Record<string, unknown>>) => transform(document), transformSpecificationClone: false } : {}),
+  });
 }

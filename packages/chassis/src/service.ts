@@ -46,6 +46,8 @@ export interface ServiceModule<S extends TObject> {
   accessTokens?: (context: ServiceContext<Static<S> & BaseConfig>) => VerifyAccessToken | Promise<VerifyAccessToken>;
   /** Registers the service's routes. Also used by tests, through `createService`. */
   routes: (app: ServiceApp, context: ServiceContext<Static<S> & BaseConfig>) => Promise<void>;
+  /** Rewrites the OpenAPI document served at /docs/json. */
+  transformOpenApi?: (document: Readonly<Record<string, unknown>>) => Record<string, unknown>;
   /** Runs once after migrations, before the listener opens (seed data, bootstrap accounts). */
   onStart?: (context: ServiceContext<Static<S> & BaseConfig>) => Promise<void>;
   /** Releases what the routes opened (clients, timers); the chassis closes the database itself. */
@@ -98,7 +100,12 @@ export async function createService<S extends TObject>(
   });
   installRequestMetrics(app, metrics);
   installAccessLog(app);
-  await installOpenApi(app, { title: module.title, description: module.description, version: module.version ?? '0.1.0' });
+  await installOpenApi(app, {
+    title: module.title,
+    description: module.description,
+    version: module.version ?? '0.1.0',
+    ...(module.transformOpenApi ? { transformSpecification: module.transformOpenApi } : {}),
+  });
   installAuthentication(app, await (module.accessTokens ?? defaultAccessTokens)(context));
 
   await module.routes(app, context);

@@ -29,6 +29,8 @@ export const errorCatalogue = {
   INVALID_CREDENTIALS: { status: 401, title: 'Email or password is incorrect' },
   LOGIN_THROTTLED: { status: 429, title: 'Too many login attempts; try again later' },
   REFRESH_TOKEN_INVALID: { status: 401, title: 'The refresh token is invalid, expired or revoked' },
+  ADDRESS_NOT_FOUND: { status: 404, title: 'No such address' },
+  ADDRESS_LIMIT_REACHED: { status: 409, title: 'The account already has the maximum number of addresses' },
 
   // catalog
   PRODUCT_NOT_FOUND: { status: 404, title: 'No such product' },

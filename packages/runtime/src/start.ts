@@ -1,0 +1,171 @@
+/**
+ * `npm start`: the whole system on one machine. Starts embedded PostgreSQL (or
+ * uses the external one you point at), creates one database per service, then runs
+ * every service of the topology as its own supervised process and prints where to go.
+ *
+ *   npm start                       embedded PostgreSQL, data kept in .bazaar/
+ *   npm start -- --reset            wipe .bazaar/ first
+ *   npm start -- --postgres-url postgres://user@host:5432/postgres
+ *                                   create the per-service databases on that server
+ *   IDENTITY_DATABASE_URL=… CATALOG_DATABASE_URL=… npm start
+ *                                   one database URL per service, as in production
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createDatabaseIfMissing, databaseUrl } from '@bazaar/chassis';
+import { databaseUrlVariable, serviceNames, serviceUrlVariable, startOrder, topology, type ServiceName } from '@bazaar/topology';
+import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
+import { formatLogLine } from './log-format.ts';
+import { isPortFree, portOrFree } from './ports.ts';
+import { Supervisor } from './supervisor.ts';
+
+const projectRoot = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
+const startedAt = Date.now();
+
+const { values: flags } = parseArgs({
+  options: {
+    reset: { type: 'boolean', default: false },
+    state: { type: 'string', default: process.env['BAZAAR_STATE_DIR'] ?? join(projectRoot, '.bazaar') },
+    'postgres-url': { type: 'string', default: process.env['BAZAAR_POSTGRES_URL'] },
+    host: { type: 'string', default: process.env['HOST'] ?? '127.0.0.1' },
+    port: { type: 'string', default: process.env['PORT'] ?? String(topology.gateway.port) },
+    'raw-logs': { type: 'boolean', default: process.env['BAZAAR_LOG_FORMAT'] === 'json' },
+  },
+  strict: true,
+});
+
+const color = process.stdout.isTTY && !process.env['NO_COLOR'];
+const say = (message: string) => process.stdout.write(`${color ? '\x1b[1mbazaar\x1b[0m' : 'bazaar'} ${message}\n`);
+const width = Math.max(...serviceNames.map((n) => n.length));
+
+async function main(): Promise<void> {
+  const stateDir = resolve(flags.state!);
+  if (flags.reset) {
+    say(`--reset: removing ${stateDir}`);
+    await rm(stateDir, { recursive: true, force: true });
+  }
+
+  const gatewayPort = Number(flags.port);
+  if (!Number.isInteger(gatewayPort) || gatewayPort < 0 || gatewayPort > 65535) fail(`PORT must be a port number, got "${flags.port}"`);
+  if (gatewayPort !== 0 && !(await isPortFree(gatewayPort, flags.host))) fail(`port ${gatewayPort} on ${flags.host} is taken; set PORT (e.g. PORT=8090 npm start)`);
+
+  // Databases: one per service, on embedded PostgreSQL unless told otherwise.
+  const owners = serviceNames.filter((name) => topology[name].database !== null);
+  const explicit = Object.fromEntries(owners.map((name) => [name, process.env[databaseUrlVariable(name)]]));
+  let postgres: RunningPostgres | undefined;
+  let serverUrl = flags['postgres-url'];
+  if (owners.every((name) => explicit[name])) {
+    say('using the database URLs from the environment');
+  } else if (!serverUrl) {
+    say('starting embedded PostgreSQL…');
+    postgres = await startEmbeddedPostgres({ stateDir, onLog: (line) => process.env['BAZAAR_DEBUG'] && say(`postgres: ${line}`) });
+    serverUrl = postgres.adminUrl;
+    say(`PostgreSQL ready on 127.0.0.1:${postgres.port} (data in ${postgres.dataDir})`);
+  }
+  const databaseUrls = {} as Record<ServiceName, string>;
+  for (const name of owners) {
+    if (explicit[name]) {
+      databaseUrls[name] = explicit[name]!;
+      continue;
+    }
+    const database = topology[name].database!;
+    if (await createDatabaseIfMissing(serverUrl!, database)) say(`created database ${database}`);
+    databaseUrls[name] = databaseUrl(serverUrl!, database);
+  }
+
+  // Ports: the declared ones when free, any free one otherwise (internal services only).
+  const ports = {} as Record<ServiceName, number>;
+  for (const name of serviceNames) ports[name] = name === 'gateway' ? gatewayPort : await portOrFree(topology[name].port);
+  const urls = Object.fromEntries(serviceNames.map((name) => [name, `http://127.0.0.1:${ports[name]}`])) as Record<ServiceName, string>;
+
+  const supervisor = new Supervisor({
+    output: (name, line) => process.stdout.write(`${name.padEnd(width)} | ${flags['raw-logs'] ? line : formatLogLine(line, Boolean(color))}\n`),
+    event: (message) => say(message),
+  });
+  let shuttingDown = false;
+  const shutdown = async (exitCode: number) => {
+    if (shuttingDown) {
+      say('stopping now');
+      supervisor.kill();
+      await postgres?.stop();
+      process.exit(1);
+    }
+    shuttingDown = true;
+    say('stopping services…');
+    await supervisor.stop();
+    if (postgres) {
+      say('stopping PostgreSQL…');
+      await postgres.stop();
+    }
+    say('stopped');
+    process.exit(exitCode);
+  };
+  process.on('SIGINT', () => void shutdown(0));
+  process.on('SIGTERM', () => void shutdown(0));
+  supervisor.onFatal = () => void shutdown(1);
+
+  const credentialsFile = join(stateDir, 'admin-credentials.json');
+  for (const name of startOrder()) {
+    say(`starting ${name} on port ${ports[name]}…`);
+    const env: Record<string, string> = {
+      SERVICE_NAME: name,
+      PORT: String(ports[name]),
+      HOST: name === 'gateway' ? flags.host! : '127.0.0.1',
+      BAZAAR_ADMIN_CREDENTIALS_FILE: credentialsFile,
+      CATALOG_SEED_DEMO: process.env['CATALOG_SEED_DEMO'] ?? 'true',
+    };
+    if (databaseUrls[name]) env['DATABASE_URL'] = databaseUrls[name];
+    for (const dependency of name === 'gateway' ? serviceNames.filter((n) => n !== 'gateway') : topology[name].dependsOn) {
+      env[serviceUrlVariable(dependency)] = urls[dependency];
+    }
+    try {
+      await supervisor.start({ name, entry: join(projectRoot, 'services', name, 'src', 'main.ts'), env });
+    } catch (error) {
+      say(`${(error as Error).message}`);
+      await shutdown(1);
+      return;
+    }
+  }
+
+  const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
+  const gateway = `http://${flags.host === '0.0.0.0' ? '127.0.0.1' : flags.host}:${ports.gateway}`;
+  const lines = [
+    '',
+    `Bazaar is ready in ${seconds} s.`,
+    '',
+    `  API gateway     ${gateway}`,
+    `  API docs        ${gateway}/docs`,
+    `  products        ${gateway}/api/catalog/products`,
+    ...serviceNames.filter((n) => n !== 'gateway').map((n) => `  ${n.padEnd(15)} ${urls[n]}  (pid ${supervisor.pid(n)}, /docs /metrics /readyz)`),
+    '',
+    ...(await adminLogin(credentialsFile)),
+    `  state           ${stateDir}   (npm start -- --reset wipes it)`,
+    '',
+    'Press Ctrl-C to stop.',
+    '',
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+}
+
+/** The generated admin password is shown once, then its file is deleted. */
+async function adminLogin(file: string): Promise<string[]> {
+  try {
+    const { email, password } = JSON.parse(await readFile(file, 'utf8')) as { email: string; password: string };
+    await rm(file, { force: true });
+    return [`  admin login     ${email} / ${password}`, '                  (generated now and shown only this once; set BAZAAR_ADMIN_EMAIL / BAZAAR_ADMIN_PASSWORD to choose)'];
+  } catch {
+    return [`  admin login     ${process.env['BAZAAR_ADMIN_EMAIL'] ?? 'admin@bazaar.local'} (password shown at first start, or BAZAAR_ADMIN_PASSWORD)`];
+  }
+}
+
+function fail(message: string): never {
+  say(message);
+  process.exit(1);
+}
+
+main().catch((error: unknown) => {
+  say(`failed to start: ${(error as Error).stack ?? String(error)}`);
+  process.exit(1);
+});

@@ -1,0 +1,20 @@
+import { Type, extendConfig } from '@bazaar/chassis';
+import { routedServices, serviceUrlVariable } from '@bazaar/topology';
+
+/** One `<SERVICE>_URL` per service the gateway routes to, straight from the topology. */
+const upstreamUrls = Object.fromEntries(routedServices.map((service) => [serviceUrlVariable(service), Type.String({ format: 'uri' })]));
+
+export const GatewayConfig = extendConfig({
+  ...upstreamUrls,
+  IDENTITY_URL: Type.String({ format: 'uri' }),
+  /** Browser origins allowed to call the API (comma-separated). */
+  CORS_ORIGINS: Type.String({ default: 'http://localhost:8080,http://127.0.0.1:8080' }),
+  /** Requests per minute per client IP across all routes. */
+  RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 600 }),
+  /** Time an upstream gets to send its response headers before the gateway answers 504. */
+  UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  /** Keep-alive connections per upstream. */
+  UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, default: 128 }),
+  /** Trust X-Forwarded-For from a load balancer in front (only behind one). */
+  TRUST_PROXY: Type.Boolean({ default: false }),
+});

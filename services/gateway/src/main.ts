@@ -1,0 +1,4 @@
+import { runService } from '@bazaar/chassis';
+import { gatewayService } from './app.ts';
+
+await runService(gatewayService);
