@@ -1,0 +1,190 @@
+import assert from 'node:assert/strict';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { after, before, describe, it } from 'node:test';
+import { createService, loadConfig, type ServiceApp } from '@bazaar/chassis';
+import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
+import { routedServices, serviceUrlVariable } from '@bazaar/topology';
+import { createGatewayService } from './app.ts';
+import { GatewayConfig } from './config.ts';
+
+/** A real HTTP server standing in for a service: records what it received, answers as told. */
+interface FakeUpstream {
+  server: Server;
+  url: string;
+  received: IncomingMessage[];
+  handler: (req: IncomingMessage, res: ServerResponse, body: string) => void;
+}
+
+async function fakeUpstream(): Promise<FakeUpstream> {
+  const upstream: FakeUpstream = {
+    server: undefined as unknown as Server,
+    url: '',
+    received: [],
+    handler: (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'),
+  };
+  upstream.server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (chunk) => (body += chunk));
+    req.on('end', () => {
+      upstream.received.push(req);
+      if (req.url === '/readyz') return void res.writeHead(200).end('{}');
+      if (req.url === '/docs/json') return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ openapi: '3.1.0', paths: { [`/api/fake${upstream.url.slice(-5)}`]: {} } }));
+      upstream.handler(req, res, body);
+    });
+  });
+  await new Promise<void>((resolve) => upstream.server.listen(0, '127.0.0.1', resolve));
+  upstream.url = `http://127.0.0.1:${(upstream.server.address() as AddressInfo).port}`;
+  return upstream;
+}
+
+let app: ServiceApp;
+let tokens: TestTokens;
+const upstreams: Record<string, FakeUpstream> = {};
+
+before(async () => {
+  tokens = await testTokens();
+  const env: Record<string, string> = { SERVICE_NAME: 'gateway', PORT: '0', UPSTREAM_TIMEOUT_MS: '300', RATE_LIMIT_PER_MINUTE: '1000', BODY_LIMIT: '2048' };
+  for (const service of routedServices) {
+    upstreams[service] = await fakeUpstream();
+    env[serviceUrlVariable(service)] = upstreams[service].url;
+  }
+  const config = loadConfig(GatewayConfig, env);
+  ({ app } = await createService({ ...createGatewayService(), accessTokens: () => tokens.verifier }, config, { logger: false }));
+});
+
+after(async () => {
+  await app.close();
+  for (const upstream of Object.values(upstreams)) upstream.server.close();
+});
+
+describe('routing', () => {
+  it('sends /api/<service>/… to the service the topology names, path and query intact', async () => {
+    const res = await app.inject({ url: '/api/catalog/products?q=lamp&page=2' });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(res.json(), { ok: true });
+    const seen = upstreams['catalog']!.received.at(-1)!;
+    assert.equal(seen.url, '/api/catalog/products?q=lamp&page=2');
+    assert.equal(upstreams['identity']!.received.filter((r) => r.url?.startsWith('/api/catalog')).length, 0);
+  });
+
+  it('forwards bodies and propagates the correlation id and W3C trace context', async () => {
+    let body = '';
+    upstreams['identity']!.handler = (_req, res, b) => {
+      body = b;
+      res.writeHead(201, { 'content-type': 'application/json', 'x-custom': 'yes' }).end('{"id":"1"}');
+    };
+    const res = await app.inject({ method: 'POST', url: '/api/identity/register', headers: { 'content-type': 'application/json', 'x-request-id': 'corr-123' }, payload: '{"email":"a@b.c"}' });
+    assert.equal(res.statusCode, 201);
+    assert.equal(res.headers['x-custom'], 'yes');
+    assert.equal(res.headers['x-request-id'], 'corr-123');
+    assert.equal(body, '{"email":"a@b.c"}');
+    const seen = upstreams['identity']!.received.at(-1)!;
+    assert.equal(seen.headers['x-request-id'], 'corr-123');
+    assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+  });
+
+  it('answers an unknown route with problem+json 404 and a correlation id', async () => {
+    const res = await app.inject({ url: '/api/nowhere/at-all' });
+    assert.equal(res.statusCode, 404);
+    assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
+    assert.equal(res.json().code, 'ROUTE_NOT_FOUND');
+    assert.match(String(res.headers['x-request-id']), /^[0-9a-f-]{36}$/);
+  });
+});
+
+describe('failing upstreams', () => {
+  it('answers 504 naming the service when it is too slow, without hanging', async () => {
+    upstreams['catalog']!.handler = (_req, res) => setTimeout(() => res.writeHead(200).end('{}'), 2_000);
+    const started = Date.now();
+    const res = await app.inject({ url: '/api/catalog/products' });
+    assert.equal(res.statusCode, 504);
+    assert.equal(res.json().code, 'UPSTREAM_TIMEOUT');
+    assert.match(res.json().detail, /catalog/);
+    assert.ok(Date.now() - started < 1_500);
+    upstreams['catalog']!.handler = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+  });
+
+  it('answers 502 naming the service when it is down', async () => {
+    const identity = upstreams['identity']!;
+    await new Promise<void>((resolve) => {
+      identity.server.close(() => resolve());
+      identity.server.closeAllConnections();
+    });
+    const res = await app.inject({ url: '/api/identity/me' });
+    assert.equal(res.statusCode, 502);
+    assert.equal(res.json().code, 'UPSTREAM_UNAVAILABLE');
+    assert.match(res.json().detail, /identity/);
+    const ready = await app.inject({ url: '/readyz' });
+    assert.equal(ready.statusCode, 503);
+    assert.match(ready.json().checks.identity, /failing/);
+    assert.equal(ready.json().checks.catalog, 'ok');
+  });
+});
+
+describe('edge security', () => {
+  it('verifies tokens at the edge: forged, alg none, wrong audience and expired are 401', async () => {
+    const good = await tokens.issue();
+    const [header, payload] = good.split('.');
+    const forged = `${header}.${payload}.${'A'.repeat(86)}`;
+    const none = `${Buffer.from('{"alg":"none","typ":"JWT"}').toString('base64url')}.${payload}.`;
+    const wrongAudience = await tokens.issue({ audience: 'someone-else' });
+    const expired = await tokens.issue({ expiresIn: Math.floor(Date.now() / 1000) - 60 });
+    for (const [label, token] of Object.entries({ forged, none, wrongAudience, expired })) {
+      const res = await app.inject({ url: '/api/catalog/products', headers: { authorization: `Bearer ${token}` } });
+      assert.equal(res.statusCode, 401, label);
+      assert.equal(res.json().code, 'UNAUTHENTICATED', label);
+    }
+    const ok = await app.inject({ url: '/api/catalog/products', headers: { authorization: `Bearer ${good}` } });
+    assert.equal(ok.statusCode, 200);
+    assert.equal(upstreams['catalog']!.received.at(-1)!.headers.authorization, `Bearer ${good}`, 'the token travels on so the service verifies again');
+  });
+
+  it('limits body size with 413', async () => {
+    const res = await app.inject({ method: 'POST', url: '/api/catalog/products', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ x: 'y'.repeat(5000) }) });
+    assert.equal(res.statusCode, 413);
+    assert.equal(res.json().code, 'PAYLOAD_TOO_LARGE');
+  });
+
+  it('allows CORS only for listed origins and sets security headers', async () => {
+    const allowed = await app.inject({ method: 'OPTIONS', url: '/api/catalog/products', headers: { origin: 'http://localhost:8080', 'access-control-request-method': 'GET' } });
+    assert.equal(allowed.headers['access-control-allow-origin'], 'http://localhost:8080');
+    const denied = await app.inject({ method: 'OPTIONS', url: '/api/catalog/products', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
+    assert.equal(denied.headers['access-control-allow-origin'], undefined);
+    const res = await app.inject({ url: '/api/catalog/products' });
+    assert.equal(res.headers['x-content-type-options'], 'nosniff');
+    assert.ok(res.headers['content-security-policy']);
+  });
+
+  it('rate-limits per client IP with 429, Retry-After and RateLimit headers', async () => {
+    const config = loadConfig(GatewayConfig, {
+      SERVICE_NAME: 'gateway', PORT: '0', RATE_LIMIT_PER_MINUTE: '3',
+      ...Object.fromEntries(routedServices.map((s) => [serviceUrlVariable(s), upstreams['catalog']!.url])),
+    });
+    const { app: limited } = await createService({ ...createGatewayService(), accessTokens: () => tokens.verifier }, config, { logger: false });
+    try {
+      const answers = [];
+      for (let i = 0; i < 4; i++) answers.push(await limited.inject({ url: '/api/catalog/products', remoteAddress: '10.0.0.1' }));
+      assert.deepEqual(answers.map((a) => a.statusCode), [200, 200, 200, 429]);
+      const refused = answers[3]!;
+      assert.equal(refused.json().code, 'RATE_LIMITED');
+      assert.ok(Number(refused.headers['retry-after']) > 0);
+      assert.equal(refused.headers['ratelimit-limit'], '3');
+      const other = await limited.inject({ url: '/api/catalog/products', remoteAddress: '10.0.0.2' });
+      assert.equal(other.statusCode, 200, 'another client has its own budget');
+    } finally {
+      await limited.close();
+    }
+  });
+});
+
+describe('aggregated API description', () => {
+  it('merges every service document into /docs/json', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const res = await app.inject({ url: '/docs/json' });
+    assert.equal(res.statusCode, 200);
+    const doc = res.json();
+    assert.equal(doc.info.title, 'Bazaar API');
+    assert.ok(Object.keys(doc.paths).some((p) => p.startsWith('/api/fake')), 'service paths are merged in');
+  });
+});
