@@ -12,14 +12,23 @@ export function createMetrics(serviceName: string): Registry {
   return registry;
 }
 
-export function installRequestMetrics(app: FastifyInstance, registry: Registry): void {
-  const duration = new Histogram({
-    name: 'http_server_request_duration_seconds',
+const REQUEST_DURATION = 'http_server_request_duration_seconds';
+
+/** The RED histogram of served requests, created once per registry. */
+export function requestDurationHistogram(registry: Registry): Histogram<'method' | 'route' | 'status_code'> {
+  const existing = registry.getSingleMetric(REQUEST_DURATION);
+  if (existing) return existing as Histogram<'method' | 'route' | 'status_code'>;
+  return new Histogram({
+    name: REQUEST_DURATION,
     help: 'Duration of HTTP requests served, by method, route template and status code',
     labelNames: ['method', 'route', 'status_code'] as const,
     buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+}
+
+export function installRequestMetrics(app: FastifyInstance, registry: Registry): void {
+  const duration = requestDurationHistogram(registry);
 
   app.addHook('onResponse', (request, reply, done) => {
     // The route template keeps label cardinality bounded; unmatched paths share one label.

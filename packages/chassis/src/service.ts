@@ -31,7 +31,18 @@ export interface ServiceContext<C extends BaseConfig = BaseConfig> {
   health: Health;
   metrics: Registry;
   log: FastifyBaseLogger;
+  /** Verifies access tokens (what `app.authenticate` uses), for code below the framework. */
+  verifyAccessToken: VerifyAccessToken;
+  /**
+   * Installs a handler that sees each raw request before Fastify does and returns
+   * true when it answered it. For hot paths that must not pay for the framework
+   * (the gateway's proxy); it still runs inside the request's span and context.
+   */
+  intercept(handler: RawHandler): void;
 }
+
+/** A request handler below the framework: returns true when it took the request. */
+export type RawHandler = (req: IncomingMessage, res: ServerResponse, requestId: string) => boolean;
 
 /** A service as the chassis sees it: a name, a config schema, migrations and a Fastify plugin. */
 export interface ServiceModule<S extends TObject> {
@@ -73,15 +84,22 @@ export async function createService<S extends TObject>(
   config: Static<S> & BaseConfig,
   options: CreateServiceOptions = {},
 ): Promise<{ app: ServiceApp; context: ServiceContext<Static<S> & BaseConfig> }> {
+  startTelemetry({ serviceName: config.SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+  let intercept: RawHandler | undefined;
   const app = Fastify({
     logger: options.logger === false ? false : loggerOptions(config.SERVICE_NAME, config.LOG_LEVEL),
-    serverFactory: (handler) => createServer(tracedHandler(handler)),
+    serverFactory: (handler) => {
+      const server = createServer(tracedHandler((req, res, requestId) => intercept?.(req, res, requestId) || handler(req, res)));
+      // Fastify applies its timeout options only to servers it creates itself.
+      server.keepAliveTimeout = 72_000; // longer than common load balancers' idle timeout (60 s)
+      server.headersTimeout = 30_000;
+      server.requestTimeout = 30_000;
+      return server;
+    },
     genReqId: (req) => acceptableRequestId(req.headers['x-request-id']) ?? randomUUID(),
     requestIdLogLabel: 'requestId',
     disableRequestLogging: true,
     bodyLimit: config.BODY_LIMIT,
-    keepAliveTimeout: 72_000,
-    requestTimeout: 30_000,
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
@@ -91,7 +109,17 @@ export async function createService<S extends TObject>(
   const health = installHealth(app);
   const db = options.db;
   if (db) health.addCheck('database', () => db.ping());
-  const context: ServiceContext<Static<S> & BaseConfig> = { config, db, health, metrics, log: app.log };
+  const context: ServiceContext<Static<S> & BaseConfig> = {
+    config,
+    db,
+    health,
+    metrics,
+    log: app.log,
+    verifyAccessToken: async () => {
+      throw new Error('access tokens are verified only once the service is built');
+    },
+    intercept: (handler) => void (intercept = handler),
+  };
 
   installProblemHandlers(app);
   app.addHook('onRequest', (request, reply, done) => {
@@ -106,7 +134,8 @@ export async function createService<S extends TObject>(
     version: module.version ?? '0.1.0',
     ...(module.transformOpenApi ? { transformSpecification: module.transformOpenApi } : {}),
   });
-  installAuthentication(app, await (module.accessTokens ?? defaultAccessTokens)(context));
+  context.verifyAccessToken = await (module.accessTokens ?? defaultAccessTokens)(context);
+  installAuthentication(app, context.verifyAccessToken);
 
   await module.routes(app, context);
   app.addHook('onClose', async () => {
@@ -117,22 +146,27 @@ export async function createService<S extends TObject>(
 }
 
 function defaultAccessTokens(context: ServiceContext): VerifyAccessToken {
-  const identityUrl = (context.config as BaseConfig & { IDENTITY_URL?: string }).IDENTITY_URL;
+  return defaultAccessTokenVerifier(context.config);
+}
+
+/** Verifies tokens against the JWKS of the identity service at IDENTITY_URL. */
+export function defaultAccessTokenVerifier(config: BaseConfig & { IDENTITY_URL?: string }): VerifyAccessToken {
+  const identityUrl = config.IDENTITY_URL;
   if (!identityUrl) {
     // A service without IDENTITY_URL has no authenticated routes; any attempt is refused.
     return async () => {
       throw new Error('access tokens are not configured for this service (IDENTITY_URL is not set)');
     };
   }
-  return createAccessTokenVerifier({ jwks: new URL(JWKS_PATH, identityUrl), issuer: context.config.JWT_ISSUER, audience: context.config.JWT_AUDIENCE });
+  return createAccessTokenVerifier({ jwks: new URL(JWKS_PATH, identityUrl), issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE });
 }
 
 /** Every request runs inside its server span and its request context, with its id echoed back. */
-function tracedHandler(handler: (req: IncomingMessage, res: ServerResponse) => void) {
+function tracedHandler(handler: (req: IncomingMessage, res: ServerResponse, requestId: string) => unknown) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const requestId = acceptableRequestId(req.headers['x-request-id']) ?? randomUUID();
     req.headers['x-request-id'] = requestId;
-    withServerSpan(req, res, () => runWithRequestContext({ requestId }, () => handler(req, res)));
+    withServerSpan(req, res, () => runWithRequestContext({ requestId }, () => handler(req, res, requestId)));
   };
 }
 

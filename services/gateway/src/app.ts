@@ -14,8 +14,10 @@ export function createGatewayService(): ServiceModule<typeof GatewayConfig> {
     title: 'Bazaar API',
     description: 'The API gateway in front of every Bazaar service.',
     configSchema: GatewayConfig,
+
     transformOpenApi: (document) => aggregator?.merge(document) ?? { ...document },
-    async routes(app, { config, health, log }) {
+    async routes(app, context) {
+      const { config, health, log } = context;
       const upstreams = createUpstreams(config, { timeoutMs: config.UPSTREAM_TIMEOUT_MS, connections: config.UPSTREAM_CONNECTIONS });
       closeUpstreams = async () => {
         await Promise.all([...upstreams.values()].map((u) => u.pool.close()));
@@ -27,8 +29,9 @@ export function createGatewayService(): ServiceModule<typeof GatewayConfig> {
           if (response.statusCode !== 200) throw new Error(`answered ${response.statusCode}`);
         });
       }
-      await edgeRoutes(app, {
+      await edgeRoutes(app, context, {
         upstreams,
+        verifyAccessToken: context.verifyAccessToken,
         corsOrigins: config.CORS_ORIGINS.split(',').map((o) => o.trim()).filter(Boolean),
         rateLimitPerMinute: config.RATE_LIMIT_PER_MINUTE,
       });

@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { createService, loadConfig, type ServiceApp } from '@bazaar/chassis';
+import { request, type Dispatcher } from 'undici';
 import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
 import { routedServices, serviceUrlVariable } from '@bazaar/topology';
 import { createGatewayService } from './app.ts';
@@ -39,7 +41,23 @@ async function fakeUpstream(): Promise<FakeUpstream> {
 }
 
 let app: ServiceApp;
+let gatewayUrl: string;
 let tokens: TestTokens;
+
+interface Answer {
+  statusCode: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+  json(): any; // eslint-disable-line @typescript-eslint/no-explicit-any
+}
+
+/** A real HTTP request to a listening gateway: the proxy path runs below Fastify, so inject() would not reach it. */
+async function call(base: string, options: { url: string; method?: string; headers?: Record<string, string>; payload?: string }): Promise<Answer> {
+  const response = await request(base + options.url, { method: (options.method ?? 'GET') as Dispatcher.HttpMethod, headers: options.headers ?? {}, body: options.payload });
+  const body = await response.body.text();
+  return { statusCode: response.statusCode, headers: response.headers, body, json: () => JSON.parse(body) };
+}
+const send = (options: Parameters<typeof call>[1]) => call(gatewayUrl, options);
 const upstreams: Record<string, FakeUpstream> = {};
 
 before(async () => {
@@ -51,6 +69,7 @@ before(async () => {
   }
   const config = loadConfig(GatewayConfig, env);
   ({ app } = await createService({ ...createGatewayService(), accessTokens: () => tokens.verifier }, config, { logger: false }));
+  gatewayUrl = await app.listen({ port: 0, host: '127.0.0.1' });
 });
 
 after(async () => {
@@ -60,7 +79,7 @@ after(async () => {
 
 describe('routing', () => {
   it('sends /api/<service>/… to the service the topology names, path and query intact', async () => {
-    const res = await app.inject({ url: '/api/catalog/products?q=lamp&page=2' });
+    const res = await send({ url: '/api/catalog/products?q=lamp&page=2' });
     assert.equal(res.statusCode, 200);
     assert.deepEqual(res.json(), { ok: true });
     const seen = upstreams['catalog']!.received.at(-1)!;
@@ -74,7 +93,13 @@ describe('routing', () => {
       body = b;
       res.writeHead(201, { 'content-type': 'application/json', 'x-custom': 'yes' }).end('{"id":"1"}');
     };
-    const res = await app.inject({ method: 'POST', url: '/api/identity/register', headers: { 'content-type': 'application/json', 'x-request-id': 'corr-123' }, payload: '{"email":"a@b.c"}' });
+    const traceId = '4bf92f3577b34da6a3ce929d0e0e4736';
+    const res = await send({
+      method: 'POST',
+      url: '/api/identity/register',
+      headers: { 'content-type': 'application/json', 'x-request-id': 'corr-123', traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+      payload: '{"email":"a@b.c"}',
+    });
     assert.equal(res.statusCode, 201);
     assert.equal(res.headers['x-custom'], 'yes');
     assert.equal(res.headers['x-request-id'], 'corr-123');
@@ -82,10 +107,13 @@ describe('routing', () => {
     const seen = upstreams['identity']!.received.at(-1)!;
     assert.equal(seen.headers['x-request-id'], 'corr-123');
     assert.equal(seen.headers['x-forwarded-for'], '127.0.0.1');
+    const traceparent = String(seen.headers['traceparent']);
+    assert.match(traceparent, new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`), 'the caller\'s trace continues through the gateway');
+    assert.doesNotMatch(traceparent, /00f067aa0ba902b7/, 'with the gateway\'s own span as parent');
   });
 
   it('answers an unknown route with problem+json 404 and a correlation id', async () => {
-    const res = await app.inject({ url: '/api/nowhere/at-all' });
+    const res = await send({ url: '/api/nowhere/at-all' });
     assert.equal(res.statusCode, 404);
     assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
     assert.equal(res.json().code, 'ROUTE_NOT_FOUND');
@@ -97,7 +125,7 @@ describe('failing upstreams', () => {
   it('answers 504 naming the service when it is too slow, without hanging', async () => {
     upstreams['catalog']!.handler = (_req, res) => setTimeout(() => res.writeHead(200).end('{}'), 2_000);
     const started = Date.now();
-    const res = await app.inject({ url: '/api/catalog/products' });
+    const res = await send({ url: '/api/catalog/products' });
     assert.equal(res.statusCode, 504);
     assert.equal(res.json().code, 'UPSTREAM_TIMEOUT');
     assert.match(res.json().detail, /catalog/);
@@ -111,11 +139,11 @@ describe('failing upstreams', () => {
       identity.server.close(() => resolve());
       identity.server.closeAllConnections();
     });
-    const res = await app.inject({ url: '/api/identity/me' });
+    const res = await send({ url: '/api/identity/me' });
     assert.equal(res.statusCode, 502);
     assert.equal(res.json().code, 'UPSTREAM_UNAVAILABLE');
     assert.match(res.json().detail, /identity/);
-    const ready = await app.inject({ url: '/readyz' });
+    const ready = await send({ url: '/readyz' });
     assert.equal(ready.statusCode, 503);
     assert.match(ready.json().checks.identity, /failing/);
     assert.equal(ready.json().checks.catalog, 'ok');
@@ -131,27 +159,38 @@ describe('edge security', () => {
     const wrongAudience = await tokens.issue({ audience: 'someone-else' });
     const expired = await tokens.issue({ expiresIn: Math.floor(Date.now() / 1000) - 60 });
     for (const [label, token] of Object.entries({ forged, none, wrongAudience, expired })) {
-      const res = await app.inject({ url: '/api/catalog/products', headers: { authorization: `Bearer ${token}` } });
+      const res = await send({ url: '/api/catalog/products', headers: { authorization: `Bearer ${token}` } });
       assert.equal(res.statusCode, 401, label);
       assert.equal(res.json().code, 'UNAUTHENTICATED', label);
     }
-    const ok = await app.inject({ url: '/api/catalog/products', headers: { authorization: `Bearer ${good}` } });
+    const ok = await send({ url: '/api/catalog/products', headers: { authorization: `Bearer ${good}` } });
     assert.equal(ok.statusCode, 200);
     assert.equal(upstreams['catalog']!.received.at(-1)!.headers.authorization, `Bearer ${good}`, 'the token travels on so the service verifies again');
   });
 
-  it('limits body size with 413', async () => {
-    const res = await app.inject({ method: 'POST', url: '/api/catalog/products', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ x: 'y'.repeat(5000) }) });
+  it('limits body size with 413, declared or streamed', async () => {
+    const chunked = await request(`${gatewayUrl}/api/catalog/products`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: Readable.from(
+        (function* () {
+          for (let i = 0; i < 10; i++) yield Buffer.alloc(500, 'x');
+        })(),
+      ),
+    });
+    assert.equal(chunked.statusCode, 413);
+    assert.equal(((await chunked.body.json()) as { code: string }).code, 'PAYLOAD_TOO_LARGE');
+    const res = await send({ method: 'POST', url: '/api/catalog/products', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ x: 'y'.repeat(5000) }) });
     assert.equal(res.statusCode, 413);
     assert.equal(res.json().code, 'PAYLOAD_TOO_LARGE');
   });
 
   it('allows CORS only for listed origins and sets security headers', async () => {
-    const allowed = await app.inject({ method: 'OPTIONS', url: '/api/catalog/products', headers: { origin: 'http://localhost:8080', 'access-control-request-method': 'GET' } });
+    const allowed = await send({ method: 'OPTIONS', url: '/api/catalog/products', headers: { origin: 'http://localhost:8080', 'access-control-request-method': 'GET' } });
     assert.equal(allowed.headers['access-control-allow-origin'], 'http://localhost:8080');
-    const denied = await app.inject({ method: 'OPTIONS', url: '/api/catalog/products', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
+    const denied = await send({ method: 'OPTIONS', url: '/api/catalog/products', headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' } });
     assert.equal(denied.headers['access-control-allow-origin'], undefined);
-    const res = await app.inject({ url: '/api/catalog/products' });
+    const res = await send({ url: '/api/catalog/products' });
     assert.equal(res.headers['x-content-type-options'], 'nosniff');
     assert.ok(res.headers['content-security-policy']);
   });
@@ -162,16 +201,19 @@ describe('edge security', () => {
       ...Object.fromEntries(routedServices.map((s) => [serviceUrlVariable(s), upstreams['catalog']!.url])),
     });
     const { app: limited } = await createService({ ...createGatewayService(), accessTokens: () => tokens.verifier }, config, { logger: false });
+    const limitedUrl = await limited.listen({ port: 0, host: '127.0.0.1' });
     try {
       const answers = [];
-      for (let i = 0; i < 4; i++) answers.push(await limited.inject({ url: '/api/catalog/products', remoteAddress: '10.0.0.1' }));
+      for (let i = 0; i < 4; i++) answers.push(await call(limitedUrl, { url: '/api/catalog/products' }));
       assert.deepEqual(answers.map((a) => a.statusCode), [200, 200, 200, 429]);
       const refused = answers[3]!;
       assert.equal(refused.json().code, 'RATE_LIMITED');
       assert.ok(Number(refused.headers['retry-after']) > 0);
       assert.equal(refused.headers['ratelimit-limit'], '3');
-      const other = await limited.inject({ url: '/api/catalog/products', remoteAddress: '10.0.0.2' });
-      assert.equal(other.statusCode, 200, 'another client has its own budget');
+      const docs = await call(limitedUrl, { url: '/docs/json' });
+      assert.equal(docs.statusCode, 429, "the gateway's own routes share the budget");
+      const probe = await call(limitedUrl, { url: '/healthz' });
+      assert.equal(probe.statusCode, 200, 'probes are never rate-limited');
     } finally {
       await limited.close();
     }
@@ -181,7 +223,7 @@ describe('edge security', () => {
 describe('aggregated API description', () => {
   it('merges every service document into /docs/json', async () => {
     await new Promise((resolve) => setTimeout(resolve, 100));
-    const res = await app.inject({ url: '/docs/json' });
+    const res = await send({ url: '/docs/json' });
     assert.equal(res.statusCode, 200);
     const doc = res.json();
     assert.equal(doc.info.title, 'Bazaar API');

@@ -1,60 +1,58 @@
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
-import rateLimit from '@fastify/rate-limit';
-import type { ServiceApp } from '@bazaar/chassis';
+import { AppError, requestDurationHistogram, type ServiceApp, type ServiceContext, type VerifyAccessToken } from '@bazaar/chassis';
 import { routeTable, type ServiceName } from '@bazaar/topology';
-import { forward } from '../proxy/forward.ts';
+import { corsExposedHeaders } from '../edge/headers.ts';
+import { createRateLimit } from '../edge/rate-limit.ts';
+import { createDataPlane } from '../proxy/data-plane.ts';
 import type { Upstream } from '../proxy/upstreams.ts';
 
 export interface EdgeOptions {
   upstreams: Map<ServiceName, Upstream>;
   corsOrigins: string[];
   rateLimitPerMinute: number;
+  verifyAccessToken: VerifyAccessToken;
 }
 
-const proxiedMethods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'] as const;
+const probes = new Set(['/healthz', '/readyz', '/metrics']);
 
-/** The edge: security headers, CORS, rate limits, then every `/api/<service>/…` route proxied. */
-export async function edgeRoutes(app: ServiceApp, options: EdgeOptions): Promise<void> {
+/**
+ * The edge. Proxied `/api/<service>/…` requests take the data plane (below
+ * Fastify, see data-plane.ts); the gateway's own routes (docs, probes, CORS
+ * preflight, 404s) go through Fastify with the same rate limit and headers.
+ */
+export async function edgeRoutes(app: ServiceApp, context: ServiceContext, options: EdgeOptions): Promise<void> {
+  const rateLimit = createRateLimit(options.rateLimitPerMinute);
+
   await app.register(helmet, {
-    // The API answers JSON; only /docs serves a page, and it needs its own inline styles.
+    // /docs serves Swagger UI, which needs its own scripts and inline styles.
     contentSecurityPolicy: { directives: { defaultSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], scriptSrc: ["'self'"] } },
     crossOriginResourcePolicy: { policy: 'same-site' },
   });
-  await app.register(cors, {
-    origin: options.corsOrigins,
-    credentials: true,
-    exposedHeaders: ['x-request-id', 'etag', 'location', 'retry-after', 'ratelimit-limit', 'ratelimit-remaining', 'ratelimit-reset'],
-    maxAge: 600,
-  });
-  await app.register(rateLimit, {
-    max: options.rateLimitPerMinute,
-    timeWindow: 60_000,
-    cache: 50_000,
-    allowList: (request) => request.url === '/healthz' || request.url === '/readyz' || request.url === '/metrics',
-    enableDraftSpec: true,
+  await app.register(cors, { origin: options.corsOrigins, credentials: true, exposedHeaders: corsExposedHeaders, maxAge: 600 });
+  app.addHook('onRequest', async (request, reply) => {
+    if (probes.has(request.url)) return;
+    const decision = await rateLimit(request.ip);
+    reply.headers(decision.headers);
+    if (!decision.allowed) throw new AppError('RATE_LIMITED', 'Slow down: too many requests from this address');
   });
 
-  // Bodies are forwarded as they came, unparsed; the service validates them. The size limit holds here.
-  app.removeAllContentTypeParsers();
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
-
-  for (const { prefix, service } of routeTable()) {
-    const upstream = options.upstreams.get(service)!;
-    const route = {
-      method: [...proxiedMethods],
-      // A present token is verified at the edge; the service checks it again and decides what needs one.
-      preHandler: app.identify,
-      schema: { hide: true },
-      handler: (request: Parameters<typeof forward>[1], reply: Parameters<typeof forward>[2]) => forward(upstream, request, reply),
-    };
-    app.route({ ...route, url: prefix });
-    app.route({ ...route, url: `${prefix}/*` });
-  }
+  context.intercept(
+    createDataPlane({
+      routes: routeTable(),
+      upstreams: options.upstreams,
+      verifyAccessToken: options.verifyAccessToken,
+      rateLimit,
+      corsOrigins: new Set(options.corsOrigins),
+      bodyLimit: context.config.BODY_LIMIT,
+      duration: requestDurationHistogram(context.metrics),
+      log: context.log,
+    }),
+  );
 
   app.get('/', { schema: { hide: true } }, async () => ({
     name: 'Bazaar API gateway',
     docs: '/docs',
-    services: Object.fromEntries([...options.upstreams.values()].map((u) => [u.service, routeTable().filter((r) => r.service === u.service).map((r) => r.prefix)])),
+    services: Object.fromEntries([...options.upstreams.keys()].map((service) => [service, routeTable().filter((r) => r.service === service).map((r) => r.prefix)])),
   }));
 }
