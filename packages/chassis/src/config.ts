@@ -26,6 +26,8 @@ export const BaseConfig = Type.Object({
   SHUTDOWN_TIMEOUT_MS: Type.Integer({ minimum: 0, default: 10_000 }),
   /** Delay between readiness flipping to 503 and the listener closing (lets load balancers notice). */
   SHUTDOWN_DELAY_MS: Type.Integer({ minimum: 0, default: 0 }),
+  /** Proxies whose X-Forwarded-For is believed: empty (none), `true`, or addresses/CIDRs such as `loopback`. */
+  TRUST_PROXY: Type.String({ default: '' }),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ format: 'uri' })),
   /** Issuer and audience of access tokens (identity signs them, everyone verifies). */
   JWT_ISSUER: Type.String({ default: 'bazaar-identity' }),

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import AjvCompiler from '@fastify/ajv-compiler';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Static, TObject } from 'typebox';
 import type { Registry } from 'prom-client';
@@ -69,6 +70,28 @@ export interface CreateServiceOptions {
   /** Pino options override; tests pass `false` for a silent logger. */
   logger?: boolean;
   db?: Database;
+  /** Close `db` when the app closes (the process owns it; tests drop their own). */
+  closeDatabase?: boolean;
+}
+
+const ajvOptions = { removeAdditional: false, useDefaults: true, allErrors: true } as const;
+
+/**
+ * Query strings, params and headers arrive as text, so their validator coerces
+ * ("2" → 2); bodies are JSON and are taken as sent: `{"page": "2"}` is an error.
+ */
+function buildValidator(externalSchemas: unknown, options: unknown) {
+  const base = options as Record<string, unknown> | undefined;
+  const coercing = AjvCompiler()(externalSchemas as never, { ...base, customOptions: { ...ajvOptions, coerceTypes: 'array' } } as never);
+  const exact = AjvCompiler()(externalSchemas as never, { ...base, customOptions: { ...ajvOptions, coerceTypes: false } } as never);
+  return (route: { httpPart?: string }) => (route.httpPart === 'body' ? exact : coercing)(route as never);
+}
+
+/** `TRUST_PROXY`: empty → trust no proxy; `true` → any; otherwise a list of addresses/CIDRs (e.g. `loopback`). */
+function trustProxy(value: string): boolean | string[] {
+  if (value === '' || value === 'false') return false;
+  if (value === 'true') return true;
+  return value.split(',').map((v) => v.trim()).filter(Boolean);
 }
 
 /** Where identity publishes its signing keys, relative to IDENTITY_URL. */
@@ -97,12 +120,12 @@ export async function createService<S extends TObject>(
       return server;
     },
     genReqId: (req) => acceptableRequestId(req.headers['x-request-id']) ?? randomUUID(),
-    requestIdLogLabel: 'requestId',
-    disableRequestLogging: true,
+    logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     bodyLimit: config.BODY_LIMIT,
+    trustProxy: trustProxy(config.TRUST_PROXY),
     return503OnClosing: true,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: true } },
+    schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as ServiceApp;
 
   const metrics = createMetrics(config.SERVICE_NAME);
@@ -122,6 +145,8 @@ export async function createService<S extends TObject>(
   };
 
   installProblemHandlers(app);
+  // JSON is the only body format of the API: anything else answers 415.
+  app.removeContentTypeParser('text/plain');
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
     done();
@@ -140,6 +165,7 @@ export async function createService<S extends TObject>(
   await module.routes(app, context);
   app.addHook('onClose', async () => {
     await module.onStop?.();
+    if (options.closeDatabase) await db?.close();
   });
   await app.ready();
   return { app, context };
@@ -208,12 +234,10 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
     db = new Database({ connectionString: databaseUrl, applicationName: module.name });
   }
 
-  const { app, context } = await createService(module, config, db ? { db } : {});
-  if (db) {
-    const applied = await migrate(db, module.migrations!);
-    if (applied.length) app.log.info({ applied }, 'migrations applied');
-    app.addHook('onClose', async () => db.close());
-  }
+  // Migrations first: routes and key loaders may read the schema while the app is built.
+  const applied = db ? await migrate(db, module.migrations!) : [];
+  const { app, context } = await createService(module, config, db ? { db, closeDatabase: true } : {});
+  if (applied.length) app.log.info({ applied }, 'migrations applied');
   await module.onStart?.(context);
 
   let stopping = false;

@@ -116,6 +116,9 @@ async function main(): Promise<void> {
       BAZAAR_ADMIN_CREDENTIALS_FILE: credentialsFile,
       CATALOG_SEED_DEMO: process.env['CATALOG_SEED_DEMO'] ?? 'true',
     };
+    // Services sit behind the gateway on loopback: believe its X-Forwarded-For, so per-client
+    // limits (login throttling) see the real client, not the gateway.
+    if (name !== 'gateway') env['TRUST_PROXY'] = 'loopback';
     if (databaseUrls[name]) env['DATABASE_URL'] = databaseUrls[name];
     for (const dependency of name === 'gateway' ? serviceNames.filter((n) => n !== 'gateway') : topology[name].dependsOn) {
       env[serviceUrlVariable(dependency)] = urls[dependency];

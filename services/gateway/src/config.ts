@@ -15,6 +15,4 @@ export const GatewayConfig = extendConfig({
   UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
   /** Keep-alive connections per upstream. */
   UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, default: 128 }),
-  /** Trust X-Forwarded-For from a load balancer in front (only behind one). */
-  TRUST_PROXY: Type.Boolean({ default: false }),
 });

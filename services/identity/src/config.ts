@@ -1,4 +1,4 @@
-import { Type, extendConfig } from '@bazaar/chassis';
+import { Type, extendConfig, type Static } from '@bazaar/chassis';
 
 export const IdentityConfig = extendConfig({
   /** Email of the admin account created at first start when no admin exists (default admin@bazaar.local). */
@@ -7,9 +7,9 @@ export const IdentityConfig = extendConfig({
   BAZAAR_ADMIN_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
   /** Where a generated admin password is written (JSON, mode 0600) instead of stderr; the launcher reads and deletes it. */
   BAZAAR_ADMIN_CREDENTIALS_FILE: Type.Optional(Type.String({ minLength: 1 })),
-  /** Lifetime of access tokens (JWTs). */
+  /** Lifetime of access tokens (JWTs), in seconds. */
   ACCESS_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 30, maximum: 86_400, default: 900 }),
-  /** Lifetime of a refresh token; each refresh issues a new one with a fresh lifetime. */
+  /** Lifetime of a refresh token, in seconds; each refresh issues a new one with a fresh lifetime. */
   REFRESH_TOKEN_TTL_SECONDS: Type.Integer({ minimum: 60, maximum: 31_536_000, default: 2_592_000 }),
   /** Failed logins allowed per account (normalized email) within LOGIN_ACCOUNT_WINDOW_SECONDS. */
   LOGIN_ACCOUNT_MAX_FAILURES: Type.Integer({ minimum: 1, default: 5 }),
@@ -18,4 +18,6 @@ export const IdentityConfig = extendConfig({
   LOGIN_IP_MAX_FAILURES: Type.Integer({ minimum: 1, default: 20 }),
   LOGIN_IP_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 60 }),
 });
-export type IdentityConfig = typeof IdentityConfig;
+
+/** The identity service's resolved configuration (base variables included). */
+export type IdentitySettings = Static<typeof IdentityConfig>;

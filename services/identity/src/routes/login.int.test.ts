@@ -1,0 +1,126 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { JWKS_PATH } from '@bazaar/chassis';
+import { startIdentity, strongPassword, uniqueEmail, type IdentityUnderTest } from '../testing/harness.ts';
+
+let identity: IdentityUnderTest;
+before(async () => {
+  identity = await startIdentity();
+});
+after(() => identity?.close());
+
+const login = (email: string, password: string, remoteAddress = '198.51.100.1') =>
+  identity.app.inject({ method: 'POST', url: '/api/identity/login', remoteAddress, payload: { email, password } });
+
+async function registered(label = 'login') {
+  const email = uniqueEmail(label);
+  const password = strongPassword();
+  const res = await identity.app.inject({ method: 'POST', url: '/api/identity/register', payload: { email, password, name: label } });
+  assert.equal(res.statusCode, 201);
+  return { id: res.json().id as string, email, password };
+}
+
+/** A problem document without the parts that differ per request. */
+function comparable(body: Record<string, unknown>) {
+  const { requestId: _requestId, instance: _instance, ...rest } = body;
+  return rest;
+}
+
+describe('POST /api/identity/login', () => {
+  it('issues an EdDSA access token that verifies against the published JWKS', async () => {
+    const user = await registered();
+    const res = await login(` ${user.email.toUpperCase()} `, user.password);
+    assert.equal(res.statusCode, 200);
+    assert.equal(res.headers['cache-control'], 'no-store');
+    const body = res.json();
+    assert.deepEqual(Object.keys(body).sort(), ['accessToken', 'expiresIn', 'refreshToken', 'tokenType']);
+    assert.equal(body.tokenType, 'Bearer');
+    assert.equal(body.expiresIn, 900);
+    assert.match(body.refreshToken, /^[A-Za-z0-9_-]{43}$/);
+
+    const header = decodeProtectedHeader(body.accessToken);
+    assert.equal(header.alg, 'EdDSA');
+    assert.equal(typeof header.kid, 'string');
+
+    const jwks = await identity.app.inject({ url: JWKS_PATH });
+    assert.equal(jwks.statusCode, 200);
+    const { payload } = await jwtVerify(body.accessToken, createLocalJWKSet(jwks.json()), {
+      algorithms: ['EdDSA'],
+      issuer: 'bazaar-identity',
+      audience: 'bazaar',
+    });
+    assert.equal(payload.sub, user.id);
+    assert.equal(payload['email'], user.email);
+    assert.deepEqual(payload['roles'], ['customer']);
+    assert.equal(payload.exp! - payload.iat!, 900);
+    assert.ok(Math.abs(payload.iat! - Date.now() / 1000) < 10);
+
+    // The same token is refused for another audience or issuer.
+    await assert.rejects(jwtVerify(body.accessToken, createLocalJWKSet(jwks.json()), { algorithms: ['EdDSA'], issuer: 'bazaar-identity', audience: 'elsewhere' }));
+    await assert.rejects(jwtVerify(body.accessToken, createLocalJWKSet(jwks.json()), { algorithms: ['EdDSA'], issuer: 'someone-else', audience: 'bazaar' }));
+  });
+
+  it('answers a wrong password and an unknown email identically', async () => {
+    const user = await registered();
+    const wrongPassword = await login(user.email, `${user.password}x`);
+    const unknownUser = await login(uniqueEmail('nobody'), user.password);
+    assert.equal(wrongPassword.statusCode, 401);
+    assert.equal(unknownUser.statusCode, 401);
+    assert.equal(wrongPassword.json().code, 'INVALID_CREDENTIALS');
+    assert.deepEqual(comparable(wrongPassword.json()), comparable(unknownUser.json()));
+    for (const header of ['content-type', 'www-authenticate', 'retry-after', 'cache-control']) {
+      assert.equal(wrongPassword.headers[header], unknownUser.headers[header], header);
+    }
+  });
+
+  it('refuses an unknown body field and a missing password with 400', async () => {
+    const extra = await identity.app.inject({ method: 'POST', url: '/api/identity/login', payload: { email: 'a@example.com', password: 'x', remember: true } });
+    assert.equal(extra.statusCode, 400);
+    assert.equal(extra.json().code, 'VALIDATION_FAILED');
+    const missing = await identity.app.inject({ method: 'POST', url: '/api/identity/login', payload: { email: 'a@example.com' } });
+    assert.equal(missing.json().code, 'VALIDATION_FAILED');
+  });
+
+  it('throttles an account after 5 failures with 429 and Retry-After, even for the right password', async () => {
+    const user = await registered('throttled');
+    for (let i = 0; i < 5; i++) {
+      const res = await login(user.email, 'wrong-password-guess', `203.0.113.${i + 1}`);
+      assert.equal(res.statusCode, 401, `attempt ${i + 1}`);
+    }
+    const refused = await login(user.email.toUpperCase(), user.password, '203.0.113.50');
+    assert.equal(refused.statusCode, 429);
+    assert.equal(refused.json().code, 'LOGIN_THROTTLED');
+    const retryAfter = Number(refused.headers['retry-after']);
+    assert.ok(Number.isInteger(retryAfter) && retryAfter > 0 && retryAfter <= 900, `Retry-After ${refused.headers['retry-after']}`);
+
+    // Other accounts are not affected.
+    const other = await registered('unaffected');
+    assert.equal((await login(other.email, other.password, '203.0.113.50')).statusCode, 200);
+  });
+
+  it('throttles unknown emails exactly like known ones', async () => {
+    const email = uniqueEmail('ghost');
+    for (let i = 0; i < 5; i++) assert.equal((await login(email, 'guess-guess-guess', `203.0.114.${i + 1}`)).statusCode, 401);
+    assert.equal((await login(email, 'guess-guess-guess', '203.0.114.9')).statusCode, 429);
+  });
+
+  it('resets the account counter after a successful login', async () => {
+    const user = await registered('resets');
+    for (let i = 0; i < 4; i++) assert.equal((await login(user.email, 'wrong-password-guess')).statusCode, 401);
+    assert.equal((await login(user.email, user.password)).statusCode, 200);
+    for (let i = 0; i < 4; i++) assert.equal((await login(user.email, 'wrong-password-guess')).statusCode, 401, `attempt ${i + 1} after success`);
+  });
+
+  it('throttles a client address after 20 failures across accounts', async () => {
+    const address = '198.51.100.77';
+    for (let i = 0; i < 20; i++) assert.equal((await login(uniqueEmail('spray'), 'guess-guess-guess', address)).statusCode, 401);
+    const refused = await login(uniqueEmail('spray'), 'guess-guess-guess', address);
+    assert.equal(refused.statusCode, 429);
+    assert.equal(refused.json().code, 'LOGIN_THROTTLED');
+    assert.ok(Number(refused.headers['retry-after']) <= 60);
+    // A legitimate user elsewhere still gets in.
+    const user = await registered('elsewhere');
+    assert.equal((await login(user.email, user.password, '198.51.100.78')).statusCode, 200);
+  });
+});

@@ -1,0 +1,244 @@
+/**
+ * The system as a user runs it: `npm start`'s launcher with embedded PostgreSQL
+ * in a fresh state folder, every service its own process, everything through the
+ * gateway. Then Ctrl-C (SIGTERM), no orphan left, and a second start that finds
+ * the data where it was left.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '@bazaar/runtime/ports';
+import { request, type Dispatcher } from 'undici';
+
+const root = fileURLToPath(new URL('../', import.meta.url));
+
+interface RunningSystem {
+  process: ChildProcess;
+  output: string[];
+  gateway: string;
+  pids: number[];
+}
+
+async function startSystem(stateDir: string, port: number): Promise<RunningSystem> {
+  const child = spawn(process.execPath, [join(root, 'packages/runtime/src/start.ts'), '--state', stateDir, '--port', String(port)], {
+    env: { ...process.env, NO_COLOR: '1', BAZAAR_ADMIN_EMAIL: '', BAZAAR_ADMIN_PASSWORD: '' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready in 120 s:\n${output.slice(-40).join('\n')}`)), 120_000);
+    const onData = (chunk: Buffer) => {
+      output.push(...chunk.toString().split('\n'));
+      if (output.some((line) => line.includes('Press Ctrl-C to stop.'))) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`launcher exited with ${code}:\n${output.slice(-40).join('\n')}`));
+    });
+  });
+  await ready;
+  const pids = output.flatMap((line) => [...line.matchAll(/\(pid (\d+)/g)].map((m) => Number(m[1])));
+  return { process: child, output, gateway: `http://127.0.0.1:${port}`, pids };
+}
+
+async function stopSystem(system: RunningSystem): Promise<number | null> {
+  if (system.process.exitCode !== null) return system.process.exitCode;
+  const exited = new Promise<number | null>((resolve) => system.process.once('exit', (code) => resolve(code)));
+  system.process.kill('SIGTERM');
+  return exited;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+let system: RunningSystem;
+let stateDir: string;
+let port: number;
+
+interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  text: string;
+}
+
+async function api(path: string, options: { method?: string; token?: string; json?: unknown; body?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers['authorization'] = `Bearer ${options.token}`;
+  let body = options.body;
+  if (options.json !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    body = JSON.stringify(options.json);
+  }
+  const response = await request(`${system.gateway}${path}`, { method: (options.method ?? 'GET') as Dispatcher.HttpMethod, headers, body });
+  const text = await response.body.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.statusCode, headers: response.headers, body: parsed, text };
+}
+
+before(async () => {
+  stateDir = await mkdtemp(join(tmpdir(), 'bazaar-e2e-'));
+  port = await freePort();
+  system = await startSystem(stateDir, port);
+});
+
+after(async () => {
+  if (system) await stopSystem(system);
+  await rm(stateDir, { recursive: true, force: true });
+});
+
+const password = 'correct horse battery staple';
+const email = `Shopper.${Date.now()}@Example.com`;
+let adminToken = '';
+let customer = { accessToken: '', refreshToken: '' };
+
+describe('a user of the running system', () => {
+  it('prints the generated admin login once, and it works', async () => {
+    const line = system.output.find((l) => l.includes('admin login'));
+    const match = /admin login\s+(\S+) \/ (\S+)/.exec(line ?? '');
+    assert.ok(match, `summary shows the admin login: ${line}`);
+    const login = await api('/api/identity/login', { method: 'POST', json: { email: match[1], password: match[2] } });
+    assert.equal(login.status, 200, login.text);
+    adminToken = login.body.accessToken;
+  });
+
+  it('registers, logs in, refreshes and reads their profile', async () => {
+    const registered = await api('/api/identity/register', { method: 'POST', json: { email, password, name: 'Sam Shopper' } });
+    assert.equal(registered.status, 201, registered.text);
+    assert.equal(registered.body.email, email.toLowerCase());
+    const duplicate = await api('/api/identity/register', { method: 'POST', json: { email: email.toUpperCase(), password, name: 'Again' } });
+    assert.equal(duplicate.status, 409);
+
+    const login = await api('/api/identity/login', { method: 'POST', json: { email, password } });
+    assert.equal(login.status, 200);
+    assert.equal(login.body.tokenType, 'Bearer');
+    customer = login.body;
+
+    const refreshed = await api('/api/identity/refresh', { method: 'POST', json: { refreshToken: customer.refreshToken } });
+    assert.equal(refreshed.status, 200);
+    assert.notEqual(refreshed.body.refreshToken, customer.refreshToken);
+    customer = refreshed.body;
+
+    const me = await api('/api/identity/me', { token: customer.accessToken });
+    assert.equal(me.status, 200);
+    assert.equal(me.body.email, email.toLowerCase());
+    assert.ok(Array.isArray(me.body.addresses));
+  });
+
+  it('browses and searches the demo catalog', async () => {
+    const page = await api('/api/catalog/products?pageSize=5');
+    assert.equal(page.status, 200);
+    assert.ok(page.body.total >= 50);
+    assert.equal(page.body.items.length, 5);
+    const found = await api('/api/catalog/products?q=coffee%20grinder');
+    assert.equal(found.body.items[0].name, 'Burr Coffee Grinder');
+    const categories = await api('/api/catalog/categories');
+    assert.ok(categories.body.items.length >= 5);
+  });
+
+  it('lets the admin change stock, and not a customer', async () => {
+    const product = (await api('/api/catalog/products?q=kite')).body.items[0];
+    const added = await api(`/api/catalog/products/${product.id}/stock-adjustments`, { method: 'POST', token: adminToken, json: { delta: 7, reason: 'delivery' } });
+    assert.equal(added.status, 200, added.text);
+    assert.equal(added.body.onHand, product.onHand + 7);
+    const forbidden = await api(`/api/catalog/products/${product.id}/stock-adjustments`, { method: 'POST', token: customer.accessToken, json: { delta: 7, reason: 'me' } });
+    assert.equal(forbidden.status, 403);
+    const negative = await api(`/api/catalog/products/${product.id}/stock-adjustments`, { method: 'POST', token: adminToken, json: { delta: -1_000_000, reason: 'oops' } });
+    assert.equal(negative.status, 409);
+    assert.equal(negative.body.code, 'INSUFFICIENT_STOCK');
+  });
+
+  it('answers bad input with problem+json and a stable code, never a 500 or a stack trace', async () => {
+    const [header, payload] = customer.accessToken.split('.');
+    const none = `${Buffer.from('{"alg":"none"}').toString('base64url')}.${payload}.`;
+    const cases: Array<[string, Promise<Answer>, number, string]> = [
+      ['malformed JSON', api('/api/identity/register', { method: 'POST', body: '{"email": ', headers: { 'content-type': 'application/json' } }), 400, 'MALFORMED_BODY'],
+      ['unknown field', api('/api/identity/register', { method: 'POST', json: { email: 'x@example.com', password, name: 'X', roles: ['admin'] } }), 400, 'VALIDATION_FAILED'],
+      ['oversized body', api('/api/identity/register', { method: 'POST', json: { email: 'x@example.com', password, name: 'x'.repeat(2_000_000) } }), 413, 'PAYLOAD_TOO_LARGE'],
+      ['wrong content type', api('/api/identity/login', { method: 'POST', body: 'email=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ['unknown route', api('/api/nothing-here'), 404, 'ROUTE_NOT_FOUND'],
+      ['unknown service route', api('/api/catalog/nothing-here'), 404, 'ROUTE_NOT_FOUND'],
+      ['missing token', api('/api/identity/me'), 401, 'UNAUTHENTICATED'],
+      ['forged token', api('/api/identity/me', { token: `${header}.${payload}.${'A'.repeat(86)}` }), 401, 'UNAUTHENTICATED'],
+      ['alg none', api('/api/identity/me', { headers: { authorization: `Bearer ${none}` } }), 401, 'UNAUTHENTICATED'],
+      ['garbage token', api('/api/identity/me', { headers: { authorization: 'Bearer not-a-jwt' } }), 401, 'UNAUTHENTICATED'],
+      ['customer on admin route', api('/api/catalog/products', { method: 'POST', token: customer.accessToken, json: { sku: 'X-1', name: 'x', price: { amount: 1, currency: 'EUR' }, category: 'books' } }), 403, 'FORBIDDEN'],
+      ['bad query', api('/api/catalog/products?pageSize=-1'), 400, 'VALIDATION_FAILED'],
+    ];
+    for (const [label, pending, status, code] of cases) {
+      const answer = await pending;
+      assert.equal(answer.status, status, `${label}: ${answer.text.slice(0, 300)}`);
+      assert.match(String(answer.headers['content-type']), /^application\/problem\+json/, label);
+      assert.equal(answer.body.code, code, label);
+      assert.ok(answer.headers['x-request-id'], `${label}: correlation id`);
+      assert.doesNotMatch(answer.text, /\bat \S+ \(|node_modules|\.ts:\d+/, `${label}: no stack trace`);
+    }
+  });
+
+  it('reports every service ready through the gateway', async () => {
+    const ready = await api('/readyz');
+    assert.equal(ready.status, 200, ready.text);
+    const docs = await api('/docs/json');
+    assert.ok(Object.keys(docs.body.paths).some((p) => p.startsWith('/api/identity/')));
+    assert.ok(Object.keys(docs.body.paths).some((p) => p.startsWith('/api/catalog/')));
+  });
+
+  it('restarts a crashed service', async () => {
+    const catalogLine = system.output.find((l) => /^\s+catalog\s/.test(l))!;
+    const pid = Number(/\(pid (\d+)/.exec(catalogLine)![1]);
+    process.kill(pid, 'SIGKILL');
+    const deadline = Date.now() + 30_000;
+    let status = 0;
+    while (Date.now() < deadline) {
+      status = (await api('/api/catalog/categories')).status;
+      if (status === 200 && !alive(pid)) break;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    assert.equal(status, 200);
+    assert.ok(system.output.some((l) => l.includes('catalog exited')), 'the launcher reports the crash');
+  });
+
+  it('never writes a password or token into the logs', () => {
+    const logs = system.output.join('\n');
+    assert.ok(!logs.includes(password), 'user password in logs');
+    assert.ok(!logs.includes(customer.refreshToken), 'refresh token in logs');
+    assert.ok(!logs.includes(customer.accessToken), 'access token in logs');
+    assert.ok(logs.includes('"level"') || logs.includes('INFO'), 'services did log');
+  });
+
+  it('stops cleanly on SIGTERM, leaving no process behind, and keeps the data for the next start', async () => {
+    const code = await stopSystem(system);
+    assert.equal(code, 0);
+    await new Promise((r) => setTimeout(r, 500));
+    for (const pid of system.pids) assert.ok(!alive(pid), `process ${pid} outlived the launcher`);
+    assert.ok(!existsSync(join(stateDir, 'postgres', 'postmaster.pid')), 'PostgreSQL stopped');
+
+    system = await startSystem(stateDir, port);
+    assert.ok(!system.output.some((l) => l.includes('admin login') && l.includes(' / ')), 'the admin password is shown only once');
+    const login = await api('/api/identity/login', { method: 'POST', json: { email, password } });
+    assert.equal(login.status, 200, 'the user registered before the restart can log in');
+    const kite = (await api('/api/catalog/products?q=kite')).body;
+    assert.equal(kite.total, 1, 'the demo catalog is not seeded twice');
+  });
+});
