@@ -20,6 +20,8 @@ export const BaseConfig = Type.Object({
     [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
     { default: 'info' },
   ),
+  /** Let several processes of this service listen on one port (SO_REUSEPORT, Linux). */
+  REUSE_PORT: Type.Boolean({ default: false }),
   /** Max request body in bytes. */
   BODY_LIMIT: Type.Integer({ minimum: 1024, default: 1_048_576 }),
   /** How long in-flight requests get to finish after SIGTERM before the process exits anyway. */

@@ -1,4 +1,4 @@
-import type { LoggerOptions } from 'pino';
+import { destination, type LoggerOptions } from 'pino';
 import { activeTraceIds } from './telemetry.ts';
 
 /**
@@ -24,9 +24,14 @@ export const redactedPaths = [
   'cvc',
 ];
 
-/** JSON logs with the service name and, inside a request, its correlation and trace ids. */
-export function loggerOptions(serviceName: string, level: string): LoggerOptions {
+/**
+ * JSON logs with the service name and, inside a request, its correlation and trace ids.
+ * Written asynchronously to stdout: under load lines coalesce into few writes; when
+ * idle each line goes out at once; pending lines are flushed when the process exits.
+ */
+export function loggerOptions(serviceName: string, level: string): LoggerOptions & { stream: ReturnType<typeof destination> } {
   return {
+    stream: destination({ dest: 1, sync: false }),
     level,
     base: { service: serviceName },
     timestamp: () => `,"time":"${new Date().toISOString()}"`,

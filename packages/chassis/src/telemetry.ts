@@ -3,12 +3,12 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BatchSpanProcessor, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 
 export interface TelemetryOptions {
   serviceName: string;
-  /** OTLP/HTTP endpoint; spans are recorded either way (trace ids reach logs) but exported only when set. */
+  /** OTLP/HTTP endpoint. Without one, spans are not recorded, but trace ids still reach logs and propagate. */
   otlpEndpoint?: string | undefined;
   /** Extra processors, e.g. an in-memory exporter in tests. */
   spanProcessors?: SpanProcessor[];
@@ -32,6 +32,9 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   }
   const provider = new TracerProvider({
     resource: resourceFromAttributes({ 'service.name': options.serviceName }),
+    // Nobody collects spans without an exporter: keep ids and propagation (logs still carry
+    // trace ids, traceparent still flows) but skip recording.
+    sampler: new ParentBasedSampler({ root: processors.length > 0 ? new AlwaysOnSampler() : new AlwaysOffSampler() }),
     spanProcessors: processors,
   });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
@@ -54,16 +57,15 @@ const headerGetter = {
  */
 export function withServerSpan(req: IncomingMessage, res: ServerResponse, handle: (span: Span) => void): void {
   const parent = propagation.extract(context.active(), req.headers, headerGetter);
-  const span = tracer().startSpan(
-    `${req.method ?? 'GET'}`,
-    { kind: SpanKind.SERVER, attributes: { 'http.request.method': req.method ?? '', 'url.path': (req.url ?? '').split('?')[0] ?? '' } },
-    parent,
-  );
-  res.once('close', () => {
-    span.setAttribute('http.response.status_code', res.statusCode);
-    if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
-    span.end();
-  });
+  const span = tracer().startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER }, parent);
+  if (span.isRecording()) {
+    span.setAttributes({ 'http.request.method': req.method ?? '', 'url.path': (req.url ?? '').split('?')[0] ?? '' });
+    res.once('close', () => {
+      span.setAttribute('http.response.status_code', res.statusCode);
+      if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+      span.end();
+    });
+  }
   context.with(trace.setSpan(parent, span), () => handle(span));
 }
 

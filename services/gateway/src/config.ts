@@ -6,13 +6,16 @@ const upstreamUrls = Object.fromEntries(routedServices.map((service) => [service
 
 export const GatewayConfig = extendConfig({
   ...upstreamUrls,
-  IDENTITY_URL: Type.String({ format: 'uri' }),
   /** Browser origins allowed to call the API (comma-separated). */
   CORS_ORIGINS: Type.String({ default: 'http://localhost:8080,http://127.0.0.1:8080' }),
   /** Requests per minute per client IP across all routes. */
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 600 }),
   /** Time an upstream gets to send its response headers before the gateway answers 504. */
   UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
+  /** Access-log lines for proxied requests: `errors` (4xx/5xx, failures, slow) or `all`. Services log every request themselves. */
+  ACCESS_LOG: Type.Union([Type.Literal('errors'), Type.Literal('all')], { default: 'errors' }),
+  /** A proxied request slower than this is logged even when ACCESS_LOG=errors. */
+  SLOW_REQUEST_MS: Type.Integer({ minimum: 0, default: 1_000 }),
   /** Keep-alive connections per upstream. */
   UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, default: 128 }),
 });

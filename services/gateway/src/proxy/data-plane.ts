@@ -18,6 +18,13 @@ export interface DataPlaneOptions {
   bodyLimit: number;
   duration: Histogram<'method' | 'route' | 'status_code'>;
   log: FastifyBaseLogger;
+  /**
+   * Which proxied requests get an access-log line: `all`, or only `errors` (status
+   * ≥ 400, upstream failures) and requests slower than `slowMs`. Every request is
+   * counted in metrics and traced either way, and each service logs its own.
+   */
+  accessLog: 'all' | 'errors';
+  slowMs: number;
 }
 
 const proxiedMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -55,6 +62,7 @@ async function proxy(req: IncomingMessage, res: ServerResponse, requestId: strin
   const cors = corsHeaders(req.headers.origin, options.corsOrigins);
   if (cors) Object.assign(edgeHeaders, cors);
   let status = 0;
+  let failure: string | undefined;
   try {
     const decision = await options.rateLimit(req.socket.remoteAddress ?? 'unknown');
     Object.assign(edgeHeaders, decision.headers);
@@ -64,21 +72,43 @@ async function proxy(req: IncomingMessage, res: ServerResponse, requestId: strin
     const token = bearerToken(req.headers.authorization);
     if (token) await options.verifyAccessToken(token);
 
-    const body = await readBody(req, options.bodyLimit);
+    const body = hasBody(req) ? await readBody(req, options.bodyLimit) : undefined;
     status = await forward(upstream, req, res, body, edgeHeaders);
   } catch (error) {
+    if (!(error instanceof AppError)) failure = (error as Error).message;
     status = answerWithProblem(req, res, error, upstream, edgeHeaders);
   } finally {
     const ms = performance.now() - started;
-    options.duration.observe({ method: req.method!, route: `${entry.prefix}/*`, status_code: String(status || res.statusCode) }, ms / 1000);
-    options.log.info({ requestId, method: req.method, path: req.url!.split('?')[0], upstream: entry.service, status: status || res.statusCode, ms: Math.round(ms * 100) / 100 }, 'request completed');
+    const answered = status || res.statusCode;
+    durationFor(options.duration, req.method!, entry.prefix, answered).observe(ms / 1000);
+    if (failure || options.accessLog === 'all' || answered >= 400 || ms >= options.slowMs) {
+      const line = { requestId, method: req.method, path: req.url!.split('?')[0], upstream: entry.service, status: answered, ms: Math.round(ms * 100) / 100 };
+      if (failure) options.log.warn({ ...line, failure }, 'upstream call failed');
+      else options.log.info(line, 'request completed');
+    }
   }
 }
 
+const durationChildren = new Map<string, ReturnType<Histogram<'method' | 'route' | 'status_code'>['labels']>>();
+
+/** The histogram child for one label set, looked up once (prom-client hashes labels on every call otherwise). */
+function durationFor(histogram: Histogram<'method' | 'route' | 'status_code'>, method: string, prefix: string, status: number) {
+  const key = `${method} ${prefix} ${status}`;
+  let child = durationChildren.get(key);
+  if (!child) {
+    child = histogram.labels({ method, route: `${prefix}/*`, status_code: String(status) });
+    durationChildren.set(key, child);
+  }
+  return child;
+}
+
 /** The request body, whole, or a 413 when it is larger than allowed. */
+function hasBody(req: IncomingMessage): boolean {
+  return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+}
+
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
   const declared = req.headers['content-length'];
-  if (declared === undefined && req.headers['transfer-encoding'] === undefined) return undefined;
   if (declared !== undefined && Number(declared) > limit) {
     throw new AppError('PAYLOAD_TOO_LARGE', `The body may be at most ${limit} bytes`, { headers: { connection: 'close' } });
   }
@@ -107,25 +137,63 @@ function upstreamHeaders(req: IncomingMessage): Record<string, string> {
   return propagationHeaders(headers);
 }
 
-/** Streams the upstream's answer straight into the client's response; returns its status. */
-async function forward(upstream: Upstream, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, edgeHeaders: Record<string, string>): Promise<number> {
-  let status = 0;
-  await upstream.pool.stream(
-    { method: req.method as Dispatcher.HttpMethod, path: req.url!, headers: upstreamHeaders(req), body },
-    ({ statusCode, headers }) => {
-      status = statusCode;
-      const out: Record<string, string | string[]> = {};
-      for (const name in headers) {
-        if (hopByHop.has(name) && name !== 'content-length') continue;
-        const value = headers[name];
-        if (value !== undefined) out[name] = value;
-      }
-      Object.assign(out, edgeHeaders);
-      res.writeHead(statusCode, out);
-      return res;
-    },
-  );
-  return status;
+/** Answers up to this size are sent in one write together with the headers; larger ones stream. */
+const BUFFERED_BODY_LIMIT = 64 * 1024;
+
+/**
+ * Sends the upstream's answer to the client; resolves with its status. Uses
+ * undici's dispatch handler directly (no intermediate stream objects on the hot
+ * path). A small answer with a declared length goes out as one write, headers and
+ * body together; anything larger or open-ended (server-sent events) is streamed
+ * with backpressure, and a client that goes away aborts the upstream call.
+ */
+function forward(upstream: Upstream, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, edgeHeaders: Record<string, string>): Promise<number> {
+  return new Promise((resolve, reject) => {
+    let status = 0;
+    let out: Record<string, string | string[]> = {};
+    let buffered: Buffer[] | undefined;
+    upstream.pool.dispatch(
+      { method: req.method as Dispatcher.HttpMethod, path: req.url!, headers: upstreamHeaders(req), body: body ?? null },
+      {
+        onRequestStart() {},
+        onResponseStart(controller, statusCode, headers) {
+          status = statusCode;
+          out = {};
+          for (const name in headers) {
+            if (hopByHop.has(name) && name !== 'content-length') continue;
+            const value = headers[name];
+            if (value !== undefined) out[name] = value;
+          }
+          Object.assign(out, edgeHeaders);
+          if (Number(headers['content-length']) <= BUFFERED_BODY_LIMIT) {
+            buffered = [];
+          } else {
+            res.writeHead(statusCode, out);
+            res.on('drain', () => controller.resume());
+            res.once('close', () => {
+              if (!res.writableFinished) controller.abort(new Error('the client went away'));
+            });
+          }
+        },
+        onResponseData(controller, chunk) {
+          if (buffered) buffered.push(chunk);
+          else if (!res.write(chunk)) controller.pause();
+        },
+        onResponseEnd() {
+          if (buffered) {
+            res.writeHead(status, out);
+            res.end(buffered.length === 1 ? buffered[0] : Buffer.concat(buffered));
+          } else {
+            res.end();
+          }
+          resolve(status);
+        },
+        onResponseError(_controller, error) {
+          reject(error);
+        },
+      },
+    );
+  });
 }
 
 function answerWithProblem(req: IncomingMessage, res: ServerResponse, error: unknown, upstream: Upstream, edgeHeaders: Record<string, string>): number {

@@ -1,6 +1,8 @@
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
 import { AppError, requestDurationHistogram, type ServiceApp, type ServiceContext, type VerifyAccessToken } from '@bazaar/chassis';
+import type { GatewayConfig } from '../config.ts';
+import type { Static } from 'typebox';
 import { routeTable, type ServiceName } from '@bazaar/topology';
 import { corsExposedHeaders } from '../edge/headers.ts';
 import { createRateLimit } from '../edge/rate-limit.ts';
@@ -21,7 +23,7 @@ const probes = new Set(['/healthz', '/readyz', '/metrics']);
  * Fastify, see data-plane.ts); the gateway's own routes (docs, probes, CORS
  * preflight, 404s) go through Fastify with the same rate limit and headers.
  */
-export async function edgeRoutes(app: ServiceApp, context: ServiceContext, options: EdgeOptions): Promise<void> {
+export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static<typeof GatewayConfig>>, options: EdgeOptions): Promise<void> {
   const rateLimit = createRateLimit(options.rateLimitPerMinute);
 
   await app.register(helmet, {
@@ -47,6 +49,8 @@ export async function edgeRoutes(app: ServiceApp, context: ServiceContext, optio
       bodyLimit: context.config.BODY_LIMIT,
       duration: requestDurationHistogram(context.metrics),
       log: context.log,
+      accessLog: context.config.ACCESS_LOG,
+      slowMs: context.config.SLOW_REQUEST_MS,
     }),
   );
 
