@@ -26,7 +26,7 @@ interface RunningSystem {
 
 async function startSystem(stateDir: string, port: number): Promise<RunningSystem> {
   const child = spawn(process.execPath, [join(root, 'packages/runtime/src/start.ts'), '--state', stateDir, '--port', String(port)], {
-    env: { ...process.env, NO_COLOR: '1', BAZAAR_ADMIN_EMAIL: '', BAZAAR_ADMIN_PASSWORD: '' },
+    env: { ...isolatedEnvironment(), NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
@@ -49,6 +49,11 @@ async function startSystem(stateDir: string, port: number): Promise<RunningSyste
   await ready;
   const pids = output.flatMap((line) => [...line.matchAll(/\(pid (\d+)/g)].map((m) => Number(m[1])));
   return { process: child, output, gateway: `http://127.0.0.1:${port}`, pids };
+}
+
+/** The caller's environment minus anything that would point the launcher at other databases or a fixed admin. */
+function isolatedEnvironment(): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/DATABASE_URL$|^BAZAAR_|^PORT$|^HOST$/.test(key)));
 }
 
 async function stopSystem(system: RunningSystem): Promise<number | null> {

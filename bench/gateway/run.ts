@@ -171,7 +171,7 @@ const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floo
 
 async function compare(title: string, variants: Variant[]): Promise<string> {
   const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
-  for (const variant of variants) wrk(variant.url, connections, 2, variant.header); // warm-up (JIT, pools, JWKS)
+  for (const variant of variants) wrk(variant.url, connections, 5, variant.header); // warm-up: JIT, pools, JWKS
   for (let round = 1; round <= rounds; round++) {
     for (const variant of variants) {
       log(`${title}: round ${round}/${rounds}, ${variant.name}`);

@@ -4,8 +4,6 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 export interface RequestContext {
   /** Correlation id: taken from `x-request-id` when a caller sent one, generated otherwise. */
   readonly requestId: string;
-  /** The caller's bearer token, forwarded on calls made on the caller's behalf. */
-  readonly authorization?: string;
 }
 
 const storage = new AsyncLocalStorage<RequestContext>();

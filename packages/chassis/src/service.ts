@@ -6,13 +6,13 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Static, TObject } from 'typebox';
 import type { Registry } from 'prom-client';
 import { createAccessTokenVerifier, installAuthentication, type VerifyAccessToken } from './auth.ts';
-import { loadConfig, type BaseConfig } from './config.ts';
+import { ConfigError, loadConfig, type BaseConfig } from './config.ts';
 import { Database, migrate } from './database.ts';
 import { installHealth, type Health } from './health.ts';
 import { loggerOptions } from './logging.ts';
 import { createMetrics, installRequestMetrics } from './metrics.ts';
 import { installOpenApi } from './openapi.ts';
-import { installProblemHandlers } from './problem.ts';
+import { installProblemHandlers, sendProblem } from './problem.ts';
 import { acceptableRequestId, runWithRequestContext } from './request-context.ts';
 import { startTelemetry, withServerSpan } from './telemetry.ts';
 
@@ -123,7 +123,8 @@ export async function createService<S extends TObject>(
     logController: new LogController({ requestIdLogLabel: 'requestId', disableRequestLogging: true }),
     bodyLimit: config.BODY_LIMIT,
     trustProxy: trustProxy(config.TRUST_PROXY),
-    return503OnClosing: true,
+    // While closing, the chassis answers 503 itself, as problem+json (see below).
+    return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as ServiceApp;
@@ -147,8 +148,24 @@ export async function createService<S extends TObject>(
   installProblemHandlers(app);
   // JSON is the only body format of the API: anything else answers 415.
   app.removeContentTypeParser('text/plain');
+  let closing = false;
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    if (closing) {
+      reply.header('connection', 'close').header('retry-after', '1');
+      sendProblem(reply, 'SERVICE_UNAVAILABLE', { detail: `${config.SERVICE_NAME} is shutting down` });
+      return;
+    }
+    done();
+  });
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  // Answers finishing during shutdown close their connection, so keep-alive clients
+  // reconnect elsewhere and the server's close() does not wait out idle timeouts.
+  app.addHook('onSend', (_request, reply, _payload, done) => {
+    if (closing) reply.header('connection', 'close');
     done();
   });
   installRequestMetrics(app, metrics);
@@ -238,7 +255,14 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
   const applied = db ? await migrate(db, module.migrations!) : [];
   const { app, context } = await createService(module, config, db ? { db, closeDatabase: true } : {});
   if (applied.length) app.log.info({ applied }, 'migrations applied');
-  await module.onStart?.(context);
+  try {
+    await module.onStart?.(context);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${module.name}: ${error.message}\n`);
+    await app.close();
+    process.exit(78);
+  }
 
   let stopping = false;
   const stop = async (reason: string): Promise<void> => {

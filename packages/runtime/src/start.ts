@@ -84,29 +84,33 @@ async function main(): Promise<void> {
     output: (name, line) => process.stdout.write(`${name.padEnd(width)} | ${flags['raw-logs'] ? line : formatLogLine(line, Boolean(color))}\n`),
     event: (message) => say(message),
   });
-  let shuttingDown = false;
-  const shutdown = async (exitCode: number) => {
-    if (shuttingDown) {
-      say('stopping now');
-      supervisor.kill();
-      await postgres?.stop();
-      process.exit(1);
-    }
-    shuttingDown = true;
-    say('stopping services…');
-    await supervisor.stop();
-    if (postgres) {
-      say('stopping PostgreSQL…');
-      await postgres.stop();
-    }
-    say('stopped');
-    process.exit(exitCode);
+  let stopping: Promise<never> | undefined;
+  const shutdown = (exitCode: number): Promise<never> => {
+    stopping ??= (async () => {
+      say('stopping services…');
+      await supervisor.stop();
+      if (postgres) {
+        say('stopping PostgreSQL…');
+        await postgres.stop();
+      }
+      say('stopped');
+      process.exit(exitCode);
+    })();
+    return stopping;
   };
-  process.on('SIGINT', () => void shutdown(0));
-  process.on('SIGTERM', () => void shutdown(0));
+  // A second Ctrl-C while stopping: stop now.
+  const onSignal = () => {
+    if (!stopping) return void shutdown(0);
+    say('stopping now');
+    supervisor.kill();
+    void postgres?.stop().finally(() => process.exit(1));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   supervisor.onFatal = () => void shutdown(1);
 
   const credentialsFile = join(stateDir, 'admin-credentials.json');
+  const addresses = {} as Record<ServiceName, string>;
   for (const name of startOrder()) {
     say(`starting ${name} on port ${ports[name]}…`);
     const env: Record<string, string> = {
@@ -124,16 +128,17 @@ async function main(): Promise<void> {
       env[serviceUrlVariable(dependency)] = urls[dependency];
     }
     try {
-      await supervisor.start({ name, entry: join(projectRoot, 'services', name, 'src', 'main.ts'), env });
+      addresses[name] = await supervisor.start({ name, entry: join(projectRoot, 'services', name, 'src', 'main.ts'), env });
     } catch (error) {
       say(`${(error as Error).message}`);
       await shutdown(1);
-      return;
     }
   }
 
   const seconds = ((Date.now() - startedAt) / 1000).toFixed(1);
-  const gateway = `http://${flags.host === '0.0.0.0' ? '127.0.0.1' : flags.host}:${ports.gateway}`;
+  // The address the gateway reported (PORT=0 picks a free port).
+  const listeningPort = new URL(addresses.gateway || `http://127.0.0.1:${ports.gateway}`).port;
+  const gateway = `http://${flags.host === '0.0.0.0' ? '127.0.0.1' : flags.host}:${listeningPort}`;
   const lines = [
     '',
     `Bazaar is ready in ${seconds} s.`,

@@ -45,8 +45,8 @@ export class Supervisor {
     this.options = options;
   }
 
-  /** Starts `spec` and resolves once it reports ready (rejects if it exits or times out first). */
-  start(spec: ProcessSpec): Promise<void> {
+  /** Starts `spec` and resolves with its listening address once it reports ready (rejects if it exits or times out first). */
+  start(spec: ProcessSpec): Promise<string> {
     const entry: Supervised = { spec, child: undefined, restarts: 0, startedAt: 0 };
     this.processes.set(spec.name, entry);
     return this.launch(entry);
@@ -56,7 +56,7 @@ export class Supervisor {
     return this.processes.get(name)?.child?.pid;
   }
 
-  private launch(entry: Supervised): Promise<void> {
+  private launch(entry: Supervised): Promise<string> {
     const { spec } = entry;
     const child = spawn(process.execPath, [spec.entry], {
       env: { ...process.env, ...spec.env },
@@ -70,12 +70,12 @@ export class Supervisor {
       createInterface({ input: child[stream]! }).on('line', (line) => this.options.output(spec.name, line, stream));
     }
 
-    const ready = new Promise<void>((resolve, reject) => {
+    const ready = new Promise<string>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`${spec.name} did not become ready within ${(this.options.readyTimeoutMs ?? 60_000) / 1000} s`)), this.options.readyTimeoutMs ?? 60_000);
-      child.on('message', (message: { type?: string }) => {
+      child.on('message', (message: { type?: string; address?: string }) => {
         if (message?.type === 'ready') {
           clearTimeout(timer);
-          resolve();
+          resolve(String(message.address ?? ''));
         }
       });
       child.once('exit', (code, signal) => {

@@ -130,8 +130,9 @@ function upstreamHeaders(req: IncomingMessage): Record<string, string> {
     const value = raw[name];
     if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : value;
   }
-  const client = req.socket.remoteAddress ?? '';
-  headers['x-forwarded-for'] = raw['x-forwarded-for'] ? `${raw['x-forwarded-for']}, ${client}` : client;
+  // The gateway is the edge: what a client claims in X-Forwarded-For is not passed on,
+  // so services behind it (which trust the gateway) see the real peer address.
+  headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
   headers['x-forwarded-proto'] = 'http';
   if (raw.host) headers['x-forwarded-host'] = raw.host;
   return propagationHeaders(headers);

@@ -34,7 +34,8 @@ export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static
   await app.register(cors, { origin: options.corsOrigins, credentials: true, exposedHeaders: corsExposedHeaders, maxAge: 600 });
   app.addHook('onRequest', async (request, reply) => {
     if (probes.has(request.url)) return;
-    const decision = await rateLimit(request.ip);
+    // Keyed like the data plane: by the peer address (the gateway is the edge).
+    const decision = await rateLimit(request.socket.remoteAddress ?? 'unknown');
     reply.headers(decision.headers);
     if (!decision.allowed) throw new AppError('RATE_LIMITED', 'Slow down: too many requests from this address');
   });

@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { chmod, rm, writeFile } from 'node:fs/promises';
-import type { Database } from '@bazaar/chassis';
+import { ConfigError, type Database } from '@bazaar/chassis';
 import { parseEmail } from '../domain/email.ts';
 import { passwordPolicyViolation } from '../domain/password-policy.ts';
 import { hashPassword } from '../security/passwords.ts';
@@ -30,12 +30,12 @@ export async function bootstrapAdmin(db: Database, options: AdminBootstrapOption
   if (await adminExists(db)) return { created: false };
 
   const parsed = parseEmail(options.email ?? DEFAULT_ADMIN_EMAIL);
-  if (!parsed.ok) throw new Error(`BAZAAR_ADMIN_EMAIL ${parsed.reason}`);
+  if (!parsed.ok) throw new ConfigError([`BAZAAR_ADMIN_EMAIL ${parsed.reason}`]);
   const email = parsed.email;
   const passwordGenerated = options.password === undefined;
   const password = options.password ?? randomBytes(24).toString('base64url');
   const weakness = passwordPolicyViolation(password, email);
-  if (weakness) throw new Error(`BAZAAR_ADMIN_PASSWORD is not acceptable: ${weakness}`);
+  if (weakness) throw new ConfigError([`BAZAAR_ADMIN_PASSWORD is not acceptable: ${weakness}`]);
   const passwordHash = await hashPassword(password);
 
   const created = await db.transaction(async (tx) => {
@@ -43,7 +43,7 @@ export async function bootstrapAdmin(db: Database, options: AdminBootstrapOption
     if (await adminExists(tx)) return false;
     if (await emailRegistered(tx, email)) {
       // Never promote an existing account: whoever registered it would become admin.
-      throw new Error(`cannot create the admin account: ${email} is already registered as a customer; set BAZAAR_ADMIN_EMAIL to another address`);
+      throw new ConfigError([`BAZAAR_ADMIN_EMAIL: cannot create the admin account, ${email} is already registered as a customer; choose another address`]);
     }
     await insertUser(tx, { id: randomUUID(), email, name: 'Administrator', passwordHash, roles: ['admin', 'customer'] });
     // Hand the generated password over before committing: if that fails, no admin exists whose password nobody knows.

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { pathToFileURL } from 'node:url';
+import { freshDatabase } from '@bazaar/runtime/testing/databases';
+import { migrate } from './database.ts';
+
+const drops: Array<() => Promise<void>> = [];
+after(async () => {
+  for (const drop of drops) await drop();
+});
+
+async function migrationsDir(files: Record<string, string>): Promise<URL> {
+  const dir = await mkdtemp(join(tmpdir(), 'migrations-'));
+  for (const [name, sql] of Object.entries(files)) await writeFile(join(dir, name), sql);
+  return pathToFileURL(`${dir}/`);
+}
+
+describe('SQL migrations', () => {
+  it('apply in file-name order, once, recording each', async () => {
+    const { db, drop } = await freshDatabase('migrate');
+    drops.push(drop);
+    const dir = await migrationsDir({
+      '0002_add_column.sql': 'ALTER TABLE things ADD COLUMN colour text;',
+      '0001_create.sql': 'CREATE TABLE things (id int PRIMARY KEY);',
+      'notes.txt': 'not a migration',
+    });
+    assert.deepEqual(await migrate(db, dir), ['0001_create.sql', '0002_add_column.sql']);
+    assert.deepEqual(await migrate(db, dir), [], 'a second run applies nothing');
+    const { rows } = await db.query<{ version: string }>('SELECT version FROM schema_migrations ORDER BY version');
+    assert.deepEqual(rows.map((r) => r.version), ['0001_create.sql', '0002_add_column.sql']);
+  });
+
+  it('refuse an applied migration whose file changed', async () => {
+    const { db, drop } = await freshDatabase('migrate_changed');
+    drops.push(drop);
+    await migrate(db, await migrationsDir({ '0001_create.sql': 'CREATE TABLE t (id int);' }));
+    await assert.rejects(migrate(db, await migrationsDir({ '0001_create.sql': 'CREATE TABLE t (id bigint);' })), /was changed after it was applied/);
+  });
+
+  it('roll a failing migration back whole and stop there', async () => {
+    const { db, drop } = await freshDatabase('migrate_failing');
+    drops.push(drop);
+    const dir = await migrationsDir({
+      '0001_ok.sql': 'CREATE TABLE a (id int);',
+      '0002_broken.sql': 'CREATE TABLE b (id int); SELECT * FROM no_such_table;',
+      '0003_later.sql': 'CREATE TABLE c (id int);',
+    });
+    await assert.rejects(migrate(db, dir), /0002_broken\.sql failed/);
+    const { rows } = await db.query<{ name: string }>("SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' ORDER BY 1");
+    assert.deepEqual(rows.map((r) => r.name), ['a', 'schema_migrations']);
+  });
+
+  it('let replicas starting together apply each migration exactly once', async () => {
+    const { db, drop } = await freshDatabase('migrate_race');
+    drops.push(drop);
+    const dir = await migrationsDir({ '0001_create.sql': 'CREATE TABLE things (id int);', '0002_seed.sql': 'INSERT INTO things VALUES (1);' });
+    const results = await Promise.all([migrate(db, dir), migrate(db, dir), migrate(db, dir)]);
+    assert.equal(results.flat().length, 2);
+    const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM things');
+    assert.equal(rows[0]!.n, 1);
+  });
+});
