@@ -1,4 +1,4 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { context, createContextKey, type Context } from '@opentelemetry/api';
 
 /** What a service knows about the request it is serving, wherever it is in the call stack. */
 export interface RequestContext {
@@ -6,14 +6,23 @@ export interface RequestContext {
   readonly requestId: string;
 }
 
-const storage = new AsyncLocalStorage<RequestContext>();
+/**
+ * The request context rides in the OpenTelemetry context the chassis opens for
+ * every request anyway: one async-local scope per request instead of two.
+ */
+const REQUEST_CONTEXT = createContextKey('bazaar.request-context');
 
-export function runWithRequestContext<R>(context: RequestContext, fn: () => R): R {
-  return storage.run(context, fn);
+/** `parent` extended with `request`; run work inside it with `context.with`. */
+export function withRequestContext(parent: Context, request: RequestContext): Context {
+  return parent.setValue(REQUEST_CONTEXT, request);
+}
+
+export function runWithRequestContext<R>(request: RequestContext, fn: () => R): R {
+  return context.with(withRequestContext(context.active(), request), fn);
 }
 
 export function currentRequestContext(): RequestContext | undefined {
-  return storage.getStore();
+  return context.active().getValue(REQUEST_CONTEXT) as RequestContext | undefined;
 }
 
 /** Accepts a caller's correlation id only if it is short and printable (it is echoed into logs and headers). */

@@ -13,7 +13,7 @@ import { loggerOptions } from './logging.ts';
 import { createMetrics, installRequestMetrics } from './metrics.ts';
 import { installOpenApi } from './openapi.ts';
 import { installProblemHandlers, sendProblem } from './problem.ts';
-import { acceptableRequestId, runWithRequestContext } from './request-context.ts';
+import { acceptableRequestId } from './request-context.ts';
 import { startTelemetry, withServerSpan } from './telemetry.ts';
 
 export type ServiceApp = FastifyInstance<
@@ -209,7 +209,7 @@ function tracedHandler(handler: (req: IncomingMessage, res: ServerResponse, requ
   return (req: IncomingMessage, res: ServerResponse): void => {
     const requestId = acceptableRequestId(req.headers['x-request-id']) ?? randomUUID();
     req.headers['x-request-id'] = requestId;
-    withServerSpan(req, res, () => runWithRequestContext({ requestId }, () => handler(req, res, requestId)));
+    withServerSpan(req, res, { requestId }, () => handler(req, res, requestId));
   };
 }
 

@@ -5,6 +5,7 @@ import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { withRequestContext, type RequestContext } from './request-context.ts';
 
 export interface TelemetryOptions {
   serviceName: string;
@@ -52,11 +53,13 @@ const headerGetter = {
 };
 
 /**
- * Runs `handle` inside a server span continued from the caller's `traceparent`.
- * The span ends when the response has been written.
+ * Runs `handle` inside a server span continued from the caller's `traceparent`,
+ * with the request's context (correlation id) attached. The span ends when the
+ * response has been written.
  */
-export function withServerSpan(req: IncomingMessage, res: ServerResponse, handle: (span: Span) => void): void {
-  const parent = propagation.extract(context.active(), req.headers, headerGetter);
+export function withServerSpan(req: IncomingMessage, res: ServerResponse, request: RequestContext, handle: (span: Span) => void): void {
+  const root = context.active();
+  const parent = req.headers.traceparent === undefined ? root : propagation.extract(root, req.headers, headerGetter);
   const span = tracer().startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER }, parent);
   if (span.isRecording()) {
     span.setAttributes({ 'http.request.method': req.method ?? '', 'url.path': (req.url ?? '').split('?')[0] ?? '' });
@@ -66,7 +69,7 @@ export function withServerSpan(req: IncomingMessage, res: ServerResponse, handle
       span.end();
     });
   }
-  context.with(trace.setSpan(parent, span), () => handle(span));
+  context.with(withRequestContext(trace.setSpan(parent, span), request), () => handle(span));
 }
 
 /** Adds `traceparent` (and `tracestate`) for the active span to an outgoing header set. */

@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { AppError, PROBLEM_CONTENT_TYPE, bearerToken, problem, propagationHeaders, type VerifyAccessToken } from '@bazaar/chassis';
 import type { ErrorCode } from '@bazaar/contracts';
@@ -183,7 +184,7 @@ function forward(upstream: Upstream, req: IncomingMessage, res: ServerResponse, 
         onResponseEnd() {
           if (buffered) {
             res.writeHead(status, out);
-            res.end(buffered.length === 1 ? buffered[0] : Buffer.concat(buffered));
+            res.end(asSingleWrite(buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered)));
           } else {
             res.end();
           }
@@ -195,6 +196,16 @@ function forward(upstream: Upstream, req: IncomingMessage, res: ServerResponse, 
       },
     );
   });
+}
+
+/**
+ * Node sends headers plus a Buffer body as one writev of two chunks, but appends a
+ * string body to the headers and sends one plain write: about 15 % less gateway CPU
+ * per small answer in the profile (see docs/benchmarks.md). Only valid UTF-8 is
+ * turned into a string, so the bytes on the wire are exactly the upstream's.
+ */
+function asSingleWrite(payload: Buffer): Buffer | string {
+  return payload.length <= 16_384 && isUtf8(payload) ? payload.toString('utf8') : payload;
 }
 
 function answerWithProblem(req: IncomingMessage, res: ServerResponse, error: unknown, upstream: Upstream, edgeHeaders: Record<string, string>): number {
