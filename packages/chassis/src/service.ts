@@ -12,7 +12,7 @@ import { installHealth, type Health } from './health.ts';
 import { loggerOptions } from './logging.ts';
 import { createMetrics, installRequestMetrics } from './metrics.ts';
 import { installOpenApi } from './openapi.ts';
-import { installProblemHandlers, sendProblem } from './problem.ts';
+import { AppError, installProblemHandlers, sendProblem } from './problem.ts';
 import { acceptableRequestId } from './request-context.ts';
 import { startTelemetry, withServerSpan } from './telemetry.ts';
 
@@ -148,26 +148,7 @@ export async function createService<S extends TObject>(
   installProblemHandlers(app);
   // JSON is the only body format of the API: anything else answers 415.
   app.removeContentTypeParser('text/plain');
-  let closing = false;
-  app.addHook('onRequest', (request, reply, done) => {
-    reply.header('x-request-id', request.id);
-    if (closing) {
-      reply.header('connection', 'close').header('retry-after', '1');
-      sendProblem(reply, 'SERVICE_UNAVAILABLE', { detail: `${config.SERVICE_NAME} is shutting down` });
-      return;
-    }
-    done();
-  });
-  app.addHook('preClose', (done) => {
-    closing = true;
-    done();
-  });
-  // Answers finishing during shutdown close their connection, so keep-alive clients
-  // reconnect elsewhere and the server's close() does not wait out idle timeouts.
-  app.addHook('onSend', (_request, reply, _payload, done) => {
-    if (closing) reply.header('connection', 'close');
-    done();
-  });
+  installRequestIdAndClosing(app, config.SERVICE_NAME);
   installRequestMetrics(app, metrics);
   installAccessLog(app);
   await installOpenApi(app, {
@@ -188,6 +169,30 @@ export async function createService<S extends TObject>(
   return { app, context };
 }
 
+/**
+ * Echoes the request id on every answer. Once close() has begun, a request that
+ * still arrives (on a connection accepted earlier) gets problem+json 503, and
+ * answers still in flight carry `Connection: close`, so keep-alive clients move
+ * elsewhere and close() does not wait out idle timeouts.
+ */
+function installRequestIdAndClosing(app: ServiceApp, serviceName: string): void {
+  let closing = false;
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('x-request-id', request.id);
+    if (!closing) return done();
+    reply.header('connection', 'close').header('retry-after', '1');
+    sendProblem(reply, 'SERVICE_UNAVAILABLE', { detail: `${serviceName} is shutting down` });
+  });
+  app.addHook('preClose', (done) => {
+    closing = true;
+    done();
+  });
+  app.addHook('onSend', (_request, reply, _payload, done) => {
+    if (closing) reply.header('connection', 'close');
+    done();
+  });
+}
+
 function defaultAccessTokens(context: ServiceContext): VerifyAccessToken {
   return defaultAccessTokenVerifier(context.config);
 }
@@ -196,9 +201,9 @@ function defaultAccessTokens(context: ServiceContext): VerifyAccessToken {
 export function defaultAccessTokenVerifier(config: BaseConfig & { IDENTITY_URL?: string }): VerifyAccessToken {
   const identityUrl = config.IDENTITY_URL;
   if (!identityUrl) {
-    // A service without IDENTITY_URL has no authenticated routes; any attempt is refused.
+    // A service without IDENTITY_URL has no authenticated routes; a token sent to it is refused.
     return async () => {
-      throw new Error('access tokens are not configured for this service (IDENTITY_URL is not set)');
+      throw new AppError('UNAUTHENTICATED', 'This service does not accept access tokens');
     };
   }
   return createAccessTokenVerifier({ jwks: new URL(JWKS_PATH, identityUrl), issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE });
