@@ -8,7 +8,7 @@ export const apiSecurityHeaders: Readonly<Record<string, string>> = {
   'referrer-policy': 'no-referrer',
   'cross-origin-resource-policy': 'same-site',
   'content-security-policy': "default-src 'none'; frame-ancestors 'none'",
-  'strict-transport-security': 'max-age=31536000; includeSubDomains',
+  // No Strict-Transport-Security: browsers ignore it over plain HTTP; whatever terminates TLS in front sets it.
 };
 
 export const corsExposedHeaders = 'x-request-id, etag, location, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset';
