@@ -1,6 +1,7 @@
 import { createAccessTokenVerifier, type ServiceContext, type ServiceModule } from '@bazaar/chassis';
 import { bootstrapAdmin } from './bootstrap/admin.ts';
 import { IdentityConfig, type IdentitySettings } from './config.ts';
+import { pruneExpiredRefreshTokens } from './persistence/refresh-tokens.ts';
 import { SigningKeyStore } from './persistence/signing-keys.ts';
 import { identityRoutes } from './routes/identity-routes.ts';
 import { AccessTokenIssuer } from './security/access-tokens.ts';
@@ -13,6 +14,17 @@ import { createDummyHash } from './security/passwords.ts';
  * (30 s), clock tolerance (5 s) and JWKS caching by verifiers.
  */
 const KEY_RETIREMENT_MARGIN_SECONDS = 120;
+
+/** Expired refresh tokens are deleted hourly, a day after they expired. */
+const PRUNE_INTERVAL_MS = 3_600_000;
+const PRUNE_GRACE_SECONDS = 86_400;
+
+function pruneRefreshTokens({ db, log }: ServiceContext<IdentitySettings>): Promise<unknown> {
+  return pruneExpiredRefreshTokens(db!, PRUNE_GRACE_SECONDS).then(
+    (deleted) => deleted > 0 && log.info({ deleted }, 'expired refresh tokens pruned'),
+    (error: unknown) => log.warn({ err: error }, 'pruning expired refresh tokens failed'),
+  );
+}
 
 interface IdentityRuntime {
   keys: SigningKeyStore;
@@ -56,6 +68,8 @@ export const identityService: ServiceModule<typeof IdentityConfig> = {
   async routes(app, context) {
     const runtime = runtimeOf(context);
     await identityRoutes(app, { db: context.db!, config: context.config, ...runtime, dummyHash: await createDummyHash() });
+    const pruning = setInterval(() => void pruneRefreshTokens(context), PRUNE_INTERVAL_MS).unref();
+    app.addHook('onClose', async () => clearInterval(pruning));
   },
   async onStart(context) {
     const { config, db, log } = context;
@@ -68,5 +82,6 @@ export const identityService: ServiceModule<typeof IdentityConfig> = {
     if (admin.created) {
       log.info({ email: admin.email, passwordGenerated: admin.passwordGenerated, credentialsFile: config.BAZAAR_ADMIN_CREDENTIALS_FILE }, 'admin account created');
     }
+    await pruneRefreshTokens(context);
   },
 };

@@ -65,3 +65,13 @@ export async function revokeFamilyOf(db: Queryable, presented: string): Promise<
     [hashRefreshToken(presented)],
   );
 }
+
+/**
+ * Deletes refresh tokens that expired more than `graceSeconds` ago. An expired token
+ * is refused whatever its row says, so nothing is lost; the grace keeps recently
+ * expired rows for a while for investigation.
+ */
+export async function pruneExpiredRefreshTokens(db: Queryable, graceSeconds: number): Promise<number> {
+  const { rowCount } = await db.query('DELETE FROM refresh_tokens WHERE expires_at < now() - make_interval(secs => $1)', [graceSeconds]);
+  return rowCount ?? 0;
+}

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt } from 'jose';
 import { hashRefreshToken } from '../domain/refresh-tokens.ts';
+import { pruneExpiredRefreshTokens } from '../persistence/refresh-tokens.ts';
 import { bearer, startIdentity, type IdentityUnderTest } from '../testing/harness.ts';
 
 let identity: IdentityUnderTest;
@@ -126,5 +127,18 @@ describe('POST /api/identity/logout', () => {
     const laptop = await identity.login(user.email, user.password);
     assert.equal((await logout(user.refreshToken)).statusCode, 204);
     assert.equal((await refresh(laptop.refreshToken)).statusCode, 200);
+  });
+});
+
+describe('expired refresh tokens', () => {
+  it('are pruned a grace period after they expired, and only those', async () => {
+    const { refreshToken } = await identity.customer('prune');
+    const { refreshToken: fresh } = await identity.customer('keep');
+    await identity.db.query(`UPDATE refresh_tokens SET expires_at = now() - interval '2 days' WHERE token_hash = $1`, [hashRefreshToken(refreshToken)]);
+    const deleted = await pruneExpiredRefreshTokens(identity.db, 86_400);
+    assert.equal(deleted, 1);
+    assert.equal((await familyOf(refreshToken)).length, 0);
+    assert.equal((await familyOf(fresh)).length, 1);
+    assertRefreshRefused(await refresh(refreshToken));
   });
 });
