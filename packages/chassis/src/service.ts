@@ -301,6 +301,5 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
 
   // With REUSE_PORT several processes of one service share the port; the kernel spreads connections.
   const address = await app.listen({ port: config.PORT, host: config.HOST, ...(config.REUSE_PORT ? { reusePort: true } : {}) } as never);
-  app.log.info({ address }, `${module.name} listening`);
   process.send?.({ type: 'ready', service: module.name, address });
 }

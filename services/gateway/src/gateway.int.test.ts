@@ -193,6 +193,10 @@ describe('edge security', () => {
     const res = await send({ url: '/api/catalog/products' });
     assert.equal(res.headers['x-content-type-options'], 'nosniff');
     assert.ok(res.headers['content-security-policy']);
+    const docs = await send({ url: '/docs/json' });
+    const policy = String(docs.headers['content-security-policy']);
+    assert.match(policy, /script-src 'self'/);
+    assert.doesNotMatch(policy, /upgrade-insecure-requests/, 'the docs page is served over plain HTTP; its assets must load from it');
   });
 
   it('rate-limits per client IP with 429, Retry-After and RateLimit headers', async () => {

@@ -28,7 +28,11 @@ export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static
 
   await app.register(helmet, {
     // /docs serves Swagger UI, which needs its own scripts and inline styles.
-    contentSecurityPolicy: { directives: { defaultSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], scriptSrc: ["'self'"] } },
+    // No upgrade-insecure-requests: the gateway serves plain HTTP (TLS ends in front of it, if
+    // anywhere), and upgrading would send the page's own assets to an https port nobody serves.
+    contentSecurityPolicy: {
+      directives: { defaultSrc: ["'self'"], styleSrc: ["'self'", "'unsafe-inline'"], imgSrc: ["'self'", 'data:'], scriptSrc: ["'self'"], upgradeInsecureRequests: null },
+    },
     crossOriginResourcePolicy: { policy: 'same-site' },
   });
   await app.register(cors, { origin: options.corsOrigins, credentials: true, exposedHeaders: corsExposedHeaders, maxAge: 600 });
