@@ -13,6 +13,7 @@
  * Options (env): BENCH_SECONDS (default 8), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -108,7 +109,7 @@ async function waitForPort(port: number): Promise<void> {
 
 function cpuTicks(pid: number): number {
   try {
-    const stat = execFileSync('cat', [`/proc/${pid}/stat`]).toString();
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     return Number(fields[11]) + Number(fields[12]); // utime + stime, in clock ticks (1/100 s)
   } catch {
@@ -207,7 +208,7 @@ async function compare(title: string, variants: Variant[]): Promise<string> {
 
 function rssMb(pid: number): number {
   try {
-    const status = execFileSync('cat', [`/proc/${pid}/status`]).toString();
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     return Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0) / 1024;
   } catch {
     return 0;
@@ -231,7 +232,7 @@ async function startupRun(stateDir: string, port: number): Promise<{ seconds: nu
   const elapsed = (Date.now() - started) / 1000;
   const memory: Array<[string, number]> = [['launcher', rssMb(child.pid!)]];
   for (const match of output.matchAll(/^\s+(\w+)\s+\S+\s+\(pid (\d+)/gm)) memory.push([match[1]!, rssMb(Number(match[2]))]);
-  const gatewayPid = execFileSync('pgrep', ['-f', 'services/gateway/src/main.ts']).toString().trim().split('\n').map(Number).find((pid) => execFileSync('cat', [`/proc/${pid}/environ`]).toString().includes(`PORT=${port}`));
+  const gatewayPid = execFileSync('pgrep', ['-f', 'services/gateway/src/main.ts']).toString().trim().split('\n').map(Number).find((pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').includes(`PORT=${port}`));
   if (gatewayPid) memory.push(['gateway', rssMb(gatewayPid)]);
   const postgresPids = execFileSync('pgrep', ['-f', join(stateDir, 'postgres')]).toString().trim().split('\n').map(Number);
   const postmasterPid = postgresPids[0];

@@ -71,14 +71,18 @@ export function routeTable(): RouteEntry[] {
     .sort((a, b) => b.prefix.length - a.prefix.length);
 }
 
-/** The service that owns `path`, or undefined when no declared prefix matches. */
-export function serviceForPath(path: string, table: readonly RouteEntry[] = routeTable()): ServiceName | undefined {
+/** The route entry that owns `path` (prefixes match whole segments), or undefined. */
+export function routeFor(path: string, table: readonly RouteEntry[] = routeTable()): RouteEntry | undefined {
   for (const entry of table) {
-    if (path === entry.prefix || path.startsWith(entry.prefix + '/') || path.startsWith(entry.prefix + '?')) {
-      return entry.service;
-    }
+    const end = entry.prefix.length;
+    if (path.startsWith(entry.prefix) && (path.length === end || path[end] === '/' || path[end] === '?')) return entry;
   }
   return undefined;
+}
+
+/** The service that owns `path`, or undefined when no declared prefix matches. */
+export function serviceForPath(path: string, table: readonly RouteEntry[] = routeTable()): ServiceName | undefined {
+  return routeFor(path, table)?.service;
 }
 
 /** Services in an order where each comes after every service it depends on. */

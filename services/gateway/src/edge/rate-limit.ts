@@ -1,3 +1,4 @@
+import { AppError } from '@bazaar/chassis';
 import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
 
 export interface RateLimitDecision {
@@ -35,4 +36,9 @@ function headersFor(limit: string, result: RateLimiterRes): Record<string, strin
     'ratelimit-remaining': String(Math.max(0, result.remainingPoints)),
     'ratelimit-reset': String(Math.max(1, Math.ceil(result.msBeforeNext / 1000))),
   };
+}
+
+/** The answer to a refused request, the same on the data plane and on the gateway's own routes. */
+export function rateLimitExceeded(): AppError {
+  return new AppError('RATE_LIMITED', 'Slow down: too many requests from this address');
 }

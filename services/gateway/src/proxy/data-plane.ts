@@ -6,9 +6,9 @@ import type { FastifyBaseLogger } from 'fastify';
 import type { Histogram } from 'prom-client';
 import { errors as undiciErrors, type Dispatcher } from 'undici';
 import { apiSecurityHeaders, corsHeaders, hopByHop } from '../edge/headers.ts';
-import type { RateLimit } from '../edge/rate-limit.ts';
-import type { RouteEntry, Upstream } from './upstreams.ts';
-import type { ServiceName } from '@bazaar/topology';
+import { rateLimitExceeded, type RateLimit } from '../edge/rate-limit.ts';
+import type { Upstream } from './upstreams.ts';
+import { routeFor, type RouteEntry, type ServiceName } from '@bazaar/topology';
 
 export interface DataPlaneOptions {
   routes: readonly RouteEntry[];
@@ -42,14 +42,7 @@ export function createDataPlane(options: DataPlaneOptions) {
 
   return (req: IncomingMessage, res: ServerResponse, requestId: string): boolean => {
     if (!proxiedMethods.has(req.method!)) return false;
-    const url = req.url!;
-    let entry: RouteEntry | undefined;
-    for (const candidate of routes) {
-      if (url.startsWith(candidate.prefix) && (url.length === candidate.prefix.length || url[candidate.prefix.length] === '/' || url[candidate.prefix.length] === '?')) {
-        entry = candidate;
-        break;
-      }
-    }
+    const entry = routeFor(req.url!, routes);
     if (!entry) return false;
     void proxy(req, res, requestId, entry, options);
     return true;
@@ -67,7 +60,7 @@ async function proxy(req: IncomingMessage, res: ServerResponse, requestId: strin
   try {
     const decision = await options.rateLimit(req.socket.remoteAddress ?? 'unknown');
     Object.assign(edgeHeaders, decision.headers);
-    if (!decision.allowed) throw new AppError('RATE_LIMITED', 'Slow down: too many requests from this address');
+    if (!decision.allowed) throw rateLimitExceeded();
 
     // A present token is verified here; the service verifies it again and decides what needs one.
     const token = bearerToken(req.headers.authorization);
@@ -103,21 +96,21 @@ function durationFor(histogram: Histogram<'method' | 'route' | 'status_code'>, m
   return child;
 }
 
-/** The request body, whole, or a 413 when it is larger than allowed. */
 function hasBody(req: IncomingMessage): boolean {
   return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
 
+/** The request body, whole, or a 413 as soon as it is known to be larger than allowed (declared or streamed). */
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  // The unread rest of a refused body must not be parsed as the next request: close the connection.
+  const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `The body may be at most ${limit} bytes`, { headers: { connection: 'close' } });
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) {
-    throw new AppError('PAYLOAD_TOO_LARGE', `The body may be at most ${limit} bytes`, { headers: { connection: 'close' } });
-  }
+  if (declared !== undefined && Number(declared) > limit) throw tooLarge();
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     size += (chunk as Buffer).length;
-    if (size > limit) throw new AppError('PAYLOAD_TOO_LARGE', `The body may be at most ${limit} bytes`, { headers: { connection: 'close' } });
+    if (size > limit) throw tooLarge();
     chunks.push(chunk as Buffer);
   }
   return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);

@@ -1,4 +1,4 @@
-import { routeTable, routedServices, serviceUrlVariable, type RouteEntry, type ServiceName } from '@bazaar/topology';
+import { routedServices, serviceUrlVariable, type ServiceName } from '@bazaar/topology';
 import { Pool } from 'undici';
 
 export interface Upstream {
@@ -32,4 +32,3 @@ export function createUpstreams(config: Record<string, unknown>, options: Upstre
   return upstreams;
 }
 
-export { routeTable, type RouteEntry };

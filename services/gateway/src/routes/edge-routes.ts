@@ -1,11 +1,11 @@
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
-import { AppError, requestDurationHistogram, type ServiceApp, type ServiceContext, type VerifyAccessToken } from '@bazaar/chassis';
+import { requestDurationHistogram, type ServiceApp, type ServiceContext, type VerifyAccessToken } from '@bazaar/chassis';
 import type { GatewayConfig } from '../config.ts';
 import type { Static } from 'typebox';
 import { routeTable, type ServiceName } from '@bazaar/topology';
 import { corsExposedHeaders } from '../edge/headers.ts';
-import { createRateLimit } from '../edge/rate-limit.ts';
+import { createRateLimit, rateLimitExceeded } from '../edge/rate-limit.ts';
 import { createDataPlane } from '../proxy/data-plane.ts';
 import type { Upstream } from '../proxy/upstreams.ts';
 
@@ -41,7 +41,7 @@ export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static
     // Keyed like the data plane: by the peer address (the gateway is the edge).
     const decision = await rateLimit(request.socket.remoteAddress ?? 'unknown');
     reply.headers(decision.headers);
-    if (!decision.allowed) throw new AppError('RATE_LIMITED', 'Slow down: too many requests from this address');
+    if (!decision.allowed) throw rateLimitExceeded();
   });
 
   context.intercept(
