@@ -1,0 +1,97 @@
+import type { Envelope } from '@bazaar/contracts/messages';
+
+/**
+ * The broker port. Two adapters implement it — `EmbeddedBroker` (PostgreSQL, its
+ * own database) and `NatsBroker` (NATS JetStream) — and both pass the same
+ * conformance suite (`testing/broker-conformance.ts`).
+ *
+ * The port is deliberately small: durable publish with acknowledgement, and
+ * at-least-once delivery to consumer groups with per-key ordering, leases and
+ * delayed redelivery. Validation, the inbox, retry policy and the dead-letter
+ * queue are the consumer's business (`consumer.ts`), identical on both adapters.
+ */
+export interface Broker {
+  readonly kind: 'embedded' | 'nats';
+  /**
+   * Creates what the declared message flows need (tables, streams, durable
+   * consumers, subscriptions), idempotently. Every service declares the whole
+   * system's flows at start, so an event published before its consumer first
+   * started is still kept for it.
+   */
+  declare(flows: MessageFlows): Promise<void>;
+  /**
+   * Publishes `messages` in order. Resolves only when the broker has durably
+   * accepted every one; rejects if any was not (callers retry the whole call —
+   * publishing is de-duplicated on the envelope id). Events go to every group
+   * subscribed to their type; commands and replies to `envelope.destination`.
+   */
+  publish(messages: readonly Envelope[]): Promise<void>;
+  /**
+   * Delivers the messages of consumer group `group`. Replicas subscribing with the
+   * same group share the work; each message goes to one of them. Messages with
+   * the same key are delivered one at a time, in publish order — including across
+   * retries: a message waiting for redelivery holds back the ones behind it.
+   */
+  subscribe(group: string, handler: DeliveryHandler, options?: SubscribeOptions): Promise<Subscription>;
+  /** Whether the broker is reachable now (for /readyz and tests). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface MessageFlows {
+  /** For each consumer group, the message names (contract names) it handles. */
+  readonly groups: Readonly<Record<string, readonly string[]>>;
+}
+
+export interface SubscribeOptions {
+  /** Messages handled at once by this subscriber (different keys). Default 8. */
+  concurrency?: number;
+}
+
+/** Options both adapters take. */
+export interface BrokerOptions {
+  /**
+   * How long a delivery stays leased to a subscriber without ack, retry or extend
+   * before the broker hands it to another (the subscriber died). Default 30 s.
+   */
+  leaseMs?: number;
+  /** Shown in connection names (pg_stat_activity, NATS connz). */
+  connectionName?: string;
+}
+
+export type DeliveryHandler = (delivery: Delivery) => Promise<void>;
+
+/** One delivery of one message to one subscriber. Settle it exactly once: ack or retry. */
+export interface Delivery {
+  /** The message as it came off the wire: parsed JSON, not yet validated. */
+  readonly message: unknown;
+  /** The raw bytes as text, kept for the dead-letter queue when they do not parse. */
+  readonly raw: string;
+  /** 1 on first delivery, counting every redelivery (including after a crash). */
+  readonly attempt: number;
+  /** Done: the broker forgets this delivery. */
+  ack(): Promise<void>;
+  /** Not done: deliver again after `delayMs`, still ahead of later messages with the same key. */
+  retry(delayMs: number): Promise<void>;
+  /** Still working: renew the lease. */
+  extend(): Promise<void>;
+}
+
+export interface Subscription {
+  /** Stops taking new deliveries and waits for those in hand to settle. */
+  close(): Promise<void>;
+}
+
+/** Text of a published message on the wire (both adapters use JSON). */
+export function encodeEnvelope(envelope: Envelope): string {
+  return JSON.stringify(envelope);
+}
+
+/** Parses wire text; `undefined` when it is not JSON (the consumer dead-letters it). */
+export function decodeMessage(raw: string): unknown {
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,311 @@
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import type { Envelope } from '@bazaar/contracts/messages';
+import { decodeMessage, encodeEnvelope, type Broker, type BrokerOptions, type Delivery, type DeliveryHandler, type MessageFlows, type SubscribeOptions, type Subscription } from './broker.ts';
+
+/**
+ * The embedded broker: PostgreSQL, in a database of its own, shared by every
+ * service process. Publishing inserts the message once and one delivery row per
+ * receiving group, then NOTIFYs the groups; subscribers LISTEN and claim
+ * deliveries with `FOR UPDATE SKIP LOCKED`, so there is no polling delay on the
+ * hot path (a slow poll remains as a safety net for lost notifications and
+ * delayed retries). Per-key order: a delivery is claimable only when no earlier
+ * delivery with the same group and key is left — leased, waiting for a retry or
+ * pending. A lease that expires (the subscriber died) makes the delivery
+ * claimable again. See docs/adr/0010-embedded-broker.md.
+ */
+export class EmbeddedBroker implements Broker {
+  readonly kind = 'embedded' as const;
+  private readonly pool: pg.Pool;
+  private readonly subscriptions = new Set<EmbeddedSubscription>();
+  private schemaReady: Promise<void> | undefined;
+  private readonly url: string;
+  private readonly options: BrokerOptions & { pollMs?: number };
+
+  constructor(url: string, options: BrokerOptions & { pollMs?: number } = {}) {
+    this.url = url;
+    this.options = options;
+    this.pool = new pg.Pool({ connectionString: url, max: 4, application_name: options.connectionName ?? 'bazaar-broker', connectionTimeoutMillis: 5_000 });
+    this.pool.on('error', () => {});
+  }
+
+  private ensureSchema(): Promise<void> {
+    this.schemaReady ??= createSchema(this.pool).catch((error: unknown) => {
+      this.schemaReady = undefined;
+      throw error;
+    });
+    return this.schemaReady;
+  }
+
+  async declare(flows: MessageFlows): Promise<void> {
+    await this.ensureSchema();
+    const rows = Object.entries(flows.groups).flatMap(([group, names]) => names.map((name) => [group, name] as const));
+    if (rows.length === 0) return;
+    await this.pool.query(
+      `INSERT INTO broker_subscriptions (group_name, message_name)
+       SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING`,
+      [rows.map((r) => r[0]), rows.map((r) => r[1])],
+    );
+  }
+
+  async publish(messages: readonly Envelope[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.ensureSchema();
+    // One statement: messages (de-duplicated on id), their deliveries, and a NOTIFY
+    // per receiving group — sent by PostgreSQL when the statement's transaction commits.
+    await this.pool.query(
+      `WITH input AS (
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
+           AS t(id, message_name, key, destination, body, ord)),
+       inserted AS (
+         INSERT INTO broker_messages (id, message_name, key, destination, body)
+         SELECT id, message_name, key, destination, body FROM input ORDER BY ord
+         ON CONFLICT (id) DO NOTHING
+         RETURNING seq, message_name, key, destination),
+       delivered AS (
+         INSERT INTO broker_deliveries (group_name, seq, key)
+         SELECT coalesce(i.destination, s.group_name), i.seq, i.key
+         FROM inserted i LEFT JOIN broker_subscriptions s ON i.destination IS NULL AND s.message_name = i.message_name
+         WHERE coalesce(i.destination, s.group_name) IS NOT NULL
+         ORDER BY i.seq
+         RETURNING group_name)
+       SELECT pg_notify('bazaar_broker', g) FROM (SELECT DISTINCT group_name AS g FROM delivered) AS groups`,
+      [
+        messages.map((m) => m.id),
+        messages.map((m) => `${m.type}.v${m.version}`),
+        messages.map((m) => m.key),
+        messages.map((m) => m.destination ?? null),
+        messages.map((m) => encodeEnvelope(m)),
+      ],
+    );
+  }
+
+  async subscribe(group: string, handler: DeliveryHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    await this.ensureSchema();
+    const subscription = new EmbeddedSubscription(this.url, this.pool, group, handler, {
+      concurrency: options.concurrency ?? 8,
+      leaseMs: this.options.leaseMs ?? 30_000,
+      pollMs: this.options.pollMs ?? 1_000,
+    });
+    this.subscriptions.add(subscription);
+    await subscription.start();
+    return {
+      close: async () => {
+        this.subscriptions.delete(subscription);
+        await subscription.close();
+      },
+    };
+  }
+
+  async ping(): Promise<void> {
+    await this.pool.query('SELECT 1');
+  }
+
+  /** Deletes acknowledged messages older than `olderThanMs` (kept that long for de-duplication). */
+  async prune(olderThanMs = 3_600_000): Promise<number> {
+    const { rowCount } = await this.pool.query(
+      `DELETE FROM broker_messages m WHERE published_at < now() - $1 * interval '1 millisecond'
+         AND NOT EXISTS (SELECT 1 FROM broker_deliveries d WHERE d.seq = m.seq)`,
+      [olderThanMs],
+    );
+    return rowCount ?? 0;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.subscriptions].map((s) => s.close()));
+    this.subscriptions.clear();
+    await this.pool.end();
+  }
+}
+
+const SCHEMA_LOCK = 7_241_010;
+
+async function createSchema(pool: pg.Pool): Promise<void> {
+  const client = await pool.connect();
+  try {
+    await client.query('SELECT pg_advisory_lock($1)', [SCHEMA_LOCK]);
+    await client.query(`
+      CREATE TABLE IF NOT EXISTS broker_subscriptions (
+        group_name text NOT NULL, message_name text NOT NULL, PRIMARY KEY (message_name, group_name));
+      CREATE TABLE IF NOT EXISTS broker_messages (
+        seq bigserial PRIMARY KEY,
+        id uuid NOT NULL UNIQUE,
+        message_name text NOT NULL,
+        key text NOT NULL,
+        destination text,
+        body text NOT NULL,
+        published_at timestamptz NOT NULL DEFAULT now());
+      CREATE TABLE IF NOT EXISTS broker_deliveries (
+        group_name text NOT NULL,
+        seq bigint NOT NULL REFERENCES broker_messages (seq) ON DELETE CASCADE,
+        key text NOT NULL,
+        attempts integer NOT NULL DEFAULT 0,
+        available_at timestamptz NOT NULL DEFAULT now(),
+        leased_until timestamptz,
+        leased_by text,
+        PRIMARY KEY (group_name, seq));
+      CREATE INDEX IF NOT EXISTS broker_deliveries_by_key ON broker_deliveries (group_name, key, seq);`);
+  } finally {
+    await client.query('SELECT pg_advisory_unlock($1)', [SCHEMA_LOCK]).catch(() => {});
+    client.release();
+  }
+}
+
+interface Claimed {
+  seq: string;
+  attempts: number;
+  body: string;
+}
+
+class EmbeddedSubscription {
+  private readonly consumerId = randomUUID();
+  private listener: pg.Client | undefined;
+  private closed = false;
+  private inFlight = 0;
+  private pumping = false;
+  private pumpAgain = false;
+  private readonly settled = new Set<Promise<void>>();
+  private poll: NodeJS.Timeout | undefined;
+  private reconnect: NodeJS.Timeout | undefined;
+  private readonly url: string;
+  private readonly pool: pg.Pool;
+  private readonly group: string;
+  private readonly handler: DeliveryHandler;
+  private readonly options: { concurrency: number; leaseMs: number; pollMs: number };
+
+  constructor(url: string, pool: pg.Pool, group: string, handler: DeliveryHandler, options: { concurrency: number; leaseMs: number; pollMs: number }) {
+    this.url = url;
+    this.pool = pool;
+    this.group = group;
+    this.handler = handler;
+    this.options = options;
+  }
+
+  async start(): Promise<void> {
+    await this.listen().catch(() => this.scheduleReconnect());
+    this.poll = setInterval(() => this.pump(), this.options.pollMs);
+    this.pump();
+  }
+
+  /** A dedicated connection LISTENing for this group's notifications; re-opened when lost. */
+  private async listen(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.url, application_name: `bazaar-broker-listen-${this.group}`, connectionTimeoutMillis: 5_000 });
+    client.on('error', () => {
+      if (this.listener === client) this.listener = undefined;
+      client.end().catch(() => {});
+      this.scheduleReconnect();
+    });
+    client.on('notification', (n) => {
+      if (n.payload === this.group) this.pump();
+    });
+    await client.connect();
+    await client.query('LISTEN bazaar_broker');
+    if (this.closed) {
+      await client.end();
+      return;
+    }
+    this.listener = client;
+    this.pump(); // whatever arrived while we were not listening
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnect) return;
+    this.reconnect = setTimeout(() => {
+      this.reconnect = undefined;
+      this.listen().catch(() => this.scheduleReconnect());
+    }, 500);
+  }
+
+  /** Claims and starts as many deliveries as there is room for, until none is left. */
+  private pump(): void {
+    if (this.closed) return;
+    if (this.pumping) {
+      this.pumpAgain = true;
+      return;
+    }
+    this.pumping = true;
+    void (async () => {
+      try {
+        do {
+          this.pumpAgain = false;
+          while (!this.closed && this.inFlight < this.options.concurrency) {
+            const claimed = await this.claim(this.options.concurrency - this.inFlight);
+            for (const row of claimed) this.dispatch(row);
+            if (claimed.length === 0) break;
+          }
+        } while (this.pumpAgain && !this.closed && this.inFlight < this.options.concurrency);
+      } catch {
+        // Broker database unreachable: the poll tries again.
+      } finally {
+        this.pumping = false;
+      }
+    })();
+  }
+
+  private async claim(limit: number): Promise<Claimed[]> {
+    const { rows } = await this.pool.query<Claimed>(
+      `WITH next AS (
+         SELECT d.group_name, d.seq FROM broker_deliveries d
+         WHERE d.group_name = $1 AND d.available_at <= now() AND (d.leased_until IS NULL OR d.leased_until < now())
+           AND NOT EXISTS (SELECT 1 FROM broker_deliveries e WHERE e.group_name = d.group_name AND e.key = d.key AND e.seq < d.seq)
+         ORDER BY d.seq LIMIT $2 FOR UPDATE SKIP LOCKED)
+       UPDATE broker_deliveries d SET attempts = d.attempts + 1, leased_until = now() + $3 * interval '1 millisecond', leased_by = $4
+       FROM next, broker_messages m
+       WHERE d.group_name = next.group_name AND d.seq = next.seq AND m.seq = d.seq
+       RETURNING d.seq::text AS seq, d.attempts, m.body`,
+      [this.group, limit, this.options.leaseMs, this.consumerId],
+    );
+    return rows.sort((a, b) => Number(BigInt(a.seq) - BigInt(b.seq)));
+  }
+
+  private dispatch(row: Claimed): void {
+    this.inFlight += 1;
+    let settledOnce = false;
+    const settle = async (sql: string, values: unknown[]): Promise<void> => {
+      if (settledOnce) return;
+      settledOnce = true;
+      await this.pool.query(sql, values);
+    };
+    const delivery: Delivery = {
+      message: decodeMessage(row.body),
+      raw: row.body,
+      attempt: row.attempts,
+      ack: () => settle('DELETE FROM broker_deliveries WHERE group_name = $1 AND seq = $2 AND leased_by = $3', [this.group, row.seq, this.consumerId]),
+      retry: async (delayMs) => {
+        await settle(
+          `UPDATE broker_deliveries SET leased_until = NULL, leased_by = NULL, available_at = now() + $4 * interval '1 millisecond'
+           WHERE group_name = $1 AND seq = $2 AND leased_by = $3`,
+          [this.group, row.seq, this.consumerId, Math.max(0, Math.round(delayMs))],
+        );
+        // Wake up for the redelivery instead of waiting for the safety-net poll.
+        setTimeout(() => this.pump(), delayMs + 5).unref();
+      },
+      extend: async () => {
+        await this.pool.query(
+          `UPDATE broker_deliveries SET leased_until = now() + $4 * interval '1 millisecond' WHERE group_name = $1 AND seq = $2 AND leased_by = $3`,
+          [this.group, row.seq, this.consumerId, this.options.leaseMs],
+        );
+      },
+    };
+    const running = this.handler(delivery)
+      .catch(() => {
+        // The consumer settles every delivery itself; an escape here leaves the lease to expire.
+      })
+      .finally(() => {
+        this.inFlight -= 1;
+        this.settled.delete(running);
+        this.pump();
+      });
+    this.settled.add(running);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.poll);
+    clearTimeout(this.reconnect);
+    await Promise.allSettled([...this.settled]);
+    await this.listener?.end().catch(() => {});
+    this.listener = undefined;
+  }
+}
