@@ -34,6 +34,19 @@ export const BaseConfig = Type.Object({
   /** Issuer and audience of access tokens (identity signs them, everyone verifies). */
   JWT_ISSUER: Type.String({ default: 'bazaar-identity' }),
   JWT_AUDIENCE: Type.String({ default: 'bazaar' }),
+  /**
+   * The message broker: `postgres://…` (the embedded broker's own database) or
+   * `nats://host:port` (NATS JetStream). Required by services that publish or consume.
+   */
+  BROKER_URL: Type.Optional(Type.String({ pattern: '^(postgres|postgresql|nats)://' })),
+  /** Deliveries of a failing message before it moves to the dead-letter queue. */
+  MESSAGE_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
+  /** Base of the exponential backoff (full jitter) between deliveries of a failing message. */
+  MESSAGE_BACKOFF_BASE_MS: Type.Integer({ minimum: 1, default: 200 }),
+  /** How long a delivery stays with a consumer that neither settles nor renews it (it died). */
+  MESSAGE_LEASE_MS: Type.Integer({ minimum: 500, default: 30_000 }),
+  /** How long published outbox rows are kept before pruning. */
+  OUTBOX_RETENTION_MS: Type.Integer({ minimum: 0, default: 3_600_000 }),
 });
 export type BaseConfig = Static<typeof BaseConfig>;
 
@@ -67,7 +80,7 @@ function variableOf(instancePath: string, params: unknown): string {
   return missing?.join(', ') ?? '(config)';
 }
 
-const secretLike = /PASSWORD|SECRET|TOKEN|KEY|DATABASE_URL/i;
+const secretLike = /PASSWORD|SECRET|TOKEN|KEY|DATABASE_URL|BROKER_URL/i;
 
 /** Never echo a secret back in a config error. */
 function redact(variable: string, value: unknown): unknown {

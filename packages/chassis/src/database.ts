@@ -76,7 +76,9 @@ const MIGRATION_LOCK = 7_241_001;
  * `schema_migrations`. Replicas starting together serialise on an advisory lock.
  * An applied migration whose file changed is an error: migrations are append-only.
  */
-export async function migrate(db: Database, directory: URL | string): Promise<string[]> {
+export async function migrate(db: Database, directory: URL | string, options: { namespace?: string } = {}): Promise<string[]> {
+  // A namespace keeps migration sets apart in one table (e.g. the chassis's `messaging/0001_…`).
+  const versionOf = (file: string) => (options.namespace ? `${options.namespace}/${file}` : file);
   const dir = typeof directory === 'string' ? directory : fileURLToPath(directory);
   const files = (await readdir(dir)).filter((f) => /^\d{4}_[\w-]+\.sql$/.test(f)).sort();
   const client = await db.pool.connect();
@@ -90,7 +92,7 @@ export async function migrate(db: Database, directory: URL | string): Promise<st
     for (const file of files) {
       const sql = await readFile(`${dir}/${file}`, 'utf8');
       const checksum = createHash('sha256').update(sql).digest('hex');
-      const known = applied.get(file);
+      const known = applied.get(versionOf(file));
       if (known !== undefined) {
         if (known !== checksum) throw new Error(`migration ${file} was changed after it was applied; add a new migration instead`);
         continue;
@@ -98,9 +100,9 @@ export async function migrate(db: Database, directory: URL | string): Promise<st
       try {
         await client.query('BEGIN');
         await client.query(sql);
-        await client.query('INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)', [file, checksum]);
+        await client.query('INSERT INTO schema_migrations (version, checksum) VALUES ($1, $2)', [versionOf(file), checksum]);
         await client.query('COMMIT');
-        appliedNow.push(file);
+        appliedNow.push(versionOf(file));
       } catch (error) {
         await client.query('ROLLBACK').catch(() => {});
         throw new Error(`migration ${file} failed: ${(error as Error).message}`, { cause: error });

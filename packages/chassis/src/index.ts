@@ -10,3 +10,4 @@ export * from './request-context.ts';
 export * from './service.ts';
 export * from './telemetry.ts';
 export { Type, type Static } from 'typebox';
+export * from './messaging/index.ts';

@@ -4,6 +4,8 @@ import { context, createContextKey, type Context } from '@opentelemetry/api';
 export interface RequestContext {
   /** Correlation id: taken from `x-request-id` when a caller sent one, generated otherwise. */
   readonly requestId: string;
+  /** Inside a message handler: the id of the message being handled (the cause of what it writes). */
+  readonly causationId?: string;
 }
 
 /**

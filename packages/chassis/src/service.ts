@@ -15,6 +15,15 @@ import { installOpenApi } from './openapi.ts';
 import { AppError, installProblemHandlers, sendProblem } from './problem.ts';
 import { acceptableRequestId } from './request-context.ts';
 import { startTelemetry, withServerSpan } from './telemetry.ts';
+import { messageFlows, topology, type ServiceName } from '@bazaar/topology';
+import type { Broker } from './messaging/broker.ts';
+import { connectBroker } from './messaging/connect.ts';
+import { MessageConsumer, type MessageHandlers } from './messaging/consumer.ts';
+import { DeadLetterQueue, installDeadLetterRoutes } from './messaging/dead-letters.ts';
+import { Outbox, OutboxRelay } from './messaging/outbox.ts';
+
+/** The chassis's own migrations (outbox, inbox, dead letters), applied before a messaging service's own. */
+export const MESSAGING_MIGRATIONS = new URL('./messaging/migrations/', import.meta.url);
 
 export type ServiceApp = FastifyInstance<
   ReturnType<typeof createServer>,
@@ -40,6 +49,11 @@ export interface ServiceContext<C extends BaseConfig = BaseConfig> {
    * (the gateway's proxy); it still runs inside the request's span and context.
    */
   intercept(handler: RawHandler): void;
+  /**
+   * Where the service writes the messages it publishes, inside the transaction of
+   * the state change they announce (the topology says which messages it may write).
+   */
+  outbox: Outbox;
 }
 
 /** A request handler below the framework: returns true when it took the request. */
@@ -60,6 +74,12 @@ export interface ServiceModule<S extends TObject> {
   routes: (app: ServiceApp, context: ServiceContext<Static<S> & BaseConfig>) => Promise<void>;
   /** Rewrites the OpenAPI document served at /docs/json. */
   transformOpenApi?: (document: Readonly<Record<string, unknown>>) => Record<string, unknown>;
+  /**
+   * The service's message handlers, by message name; they must match what the
+   * topology says the service consumes. The chassis runs them with an inbox,
+   * retries, a dead-letter queue and its admin routes.
+   */
+  messageHandlers?: (context: ServiceContext<Static<S> & BaseConfig>) => MessageHandlers;
   /** Runs once after migrations, before the listener opens (seed data, bootstrap accounts). */
   onStart?: (context: ServiceContext<Static<S> & BaseConfig>) => Promise<void>;
   /** Releases what the routes opened (clients, timers); the chassis closes the database itself. */
@@ -72,6 +92,25 @@ export interface CreateServiceOptions {
   db?: Database;
   /** Close `db` when the app closes (the process owns it; tests drop their own). */
   closeDatabase?: boolean;
+  /**
+   * With a broker (and a database), the service runs its outbox relay and its
+   * consumer. Without one, messages still go into the outbox; nothing publishes them.
+   */
+  broker?: Broker;
+  /** Close `broker` when the app closes. */
+  closeBroker?: boolean;
+}
+
+/** What the topology declares for `name`; nothing for names it does not know (test services). */
+function declaredMessaging(name: string): { publishes: readonly string[]; consumes: readonly string[]; prefix: string | undefined } {
+  const entry = (topology as Record<string, (typeof topology)[ServiceName] | undefined>)[name];
+  return { publishes: entry?.publishes ?? [], consumes: entry?.consumes ?? [], prefix: entry?.routes[0] };
+}
+
+/** Whether the topology has `name` publish or consume messages (it then needs BROKER_URL). */
+export function usesMessaging(name: string): boolean {
+  const declared = declaredMessaging(name);
+  return declared.publishes.length > 0 || declared.consumes.length > 0;
 }
 
 const ajvOptions = { removeAdditional: false, useDefaults: true, allErrors: true } as const;
@@ -133,7 +172,9 @@ export async function createService<S extends TObject>(
   const health = installHealth(app);
   const db = options.db;
   if (db) health.addCheck('database', () => db.ping());
+  const declared = declaredMessaging(config.SERVICE_NAME);
   const context: ServiceContext<Static<S> & BaseConfig> = {
+    outbox: new Outbox(config.SERVICE_NAME, declared.publishes),
     config,
     db,
     health,
@@ -161,12 +202,68 @@ export async function createService<S extends TObject>(
   installAuthentication(app, context.verifyAccessToken);
 
   await module.routes(app, context);
+  const messaging = installMessaging(app, module, context, options.broker, declared);
   app.addHook('onClose', async () => {
+    await messaging.stop();
     await module.onStop?.();
+    if (options.closeBroker) await options.broker?.close();
     if (options.closeDatabase) await db?.close();
   });
   await app.ready();
+  await messaging.start();
   return { app, context };
+}
+
+/**
+ * The messaging side of a service: the outbox relay (if it publishes), the
+ * consumer with its inbox and dead-letter queue (if it handles messages), and
+ * the dead-letter admin routes under the service's route prefix.
+ */
+function installMessaging<C extends BaseConfig>(
+  app: ServiceApp,
+  module: { name: string; messageHandlers?: (context: ServiceContext<C>) => MessageHandlers },
+  context: ServiceContext<C>,
+  broker: Broker | undefined,
+  declared: ReturnType<typeof declaredMessaging>,
+): { start(): Promise<void>; stop(): Promise<void> } {
+  const handlers = module.messageHandlers?.(context) ?? {};
+  const handled = Object.keys(handlers).sort();
+  const consumes = [...declared.consumes].sort();
+  if (handled.join() !== consumes.join()) {
+    throw new Error(`${module.name} handles [${handled.join(', ')}] but the topology says it consumes [${consumes.join(', ')}]`);
+  }
+  const db = context.db;
+  if (!db || !broker) return { start: async () => {}, stop: async () => {} };
+  const { config } = context;
+  const relay =
+    declared.publishes.length > 0
+      ? new OutboxRelay({ db, broker, log: context.log, metrics: context.metrics, retentionMs: config.OUTBOX_RETENTION_MS, name: `${module.name}-relay` })
+      : undefined;
+  let consumer: MessageConsumer | undefined;
+  if (handled.length > 0) {
+    consumer = new MessageConsumer({
+      group: module.name,
+      db,
+      broker,
+      outbox: context.outbox,
+      handlers,
+      log: context.log,
+      metrics: context.metrics,
+      maxAttempts: config.MESSAGE_MAX_ATTEMPTS,
+      backoffBaseMs: config.MESSAGE_BACKOFF_BASE_MS,
+    });
+    if (declared.prefix) installDeadLetterRoutes(app, `${declared.prefix}/admin/dlq`, new DeadLetterQueue(db, consumer));
+  }
+  return {
+    start: async () => {
+      await relay?.start();
+      await consumer?.start();
+    },
+    stop: async () => {
+      await consumer?.stop();
+      await relay?.stop();
+    },
+  };
 }
 
 /**
@@ -257,8 +354,19 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
   }
 
   // Migrations first: routes and key loaders may read the schema while the app is built.
-  const applied = db ? await migrate(db, module.migrations!) : [];
-  const { app, context } = await createService(module, config, db ? { db, closeDatabase: true } : {});
+  const messaging = usesMessaging(module.name);
+  const applied = db && messaging ? await migrate(db, MESSAGING_MIGRATIONS, { namespace: 'messaging' }) : [];
+  if (db) applied.push(...(await migrate(db, module.migrations!)));
+  let broker: Broker | undefined;
+  if (messaging) {
+    if (!config.BROKER_URL) {
+      process.stderr.write(`${module.name}: Invalid configuration:\n  - BROKER_URL: is required (this service publishes or consumes messages)\n`);
+      process.exit(78);
+    }
+    broker = connectBroker(config.BROKER_URL, { leaseMs: config.MESSAGE_LEASE_MS, connectionName: module.name });
+    await broker.declare(messageFlows());
+  }
+  const { app, context } = await createService(module, config, { ...(db ? { db, closeDatabase: true } : {}), ...(broker ? { broker, closeBroker: true } : {}) });
   if (applied.length) app.log.info({ applied }, 'migrations applied');
   try {
     await module.onStart?.(context);

@@ -23,6 +23,10 @@ export const errorCatalogue = {
   SERVICE_UNAVAILABLE: { status: 503, title: 'The service is unavailable' },
   UPSTREAM_TIMEOUT: { status: 504, title: 'A backing service did not answer in time' },
 
+  // messaging (every service that consumes messages)
+  DEAD_LETTER_NOT_FOUND: { status: 404, title: 'No such dead letter' },
+  DEAD_LETTER_REPLAY_FAILED: { status: 422, title: 'The dead letter failed again when replayed; it stays in the queue' },
+
   // identity
   EMAIL_TAKEN: { status: 409, title: 'An account with this email already exists' },
   WEAK_PASSWORD: { status: 400, title: 'The password does not meet the password policy' },

@@ -5,7 +5,7 @@
  * and the architecture tests all read this file; nothing else hard-codes it.
  */
 
-export type ServiceName = 'gateway' | 'identity' | 'catalog';
+export type ServiceName = 'gateway' | 'identity' | 'catalog' | 'notifications';
 
 export interface ServiceDefinition {
   /** What the service is for, one line (shown in the README and the launcher). */
@@ -18,6 +18,10 @@ export interface ServiceDefinition {
   readonly routes: readonly string[];
   /** Services this one calls synchronously (HTTP). Each becomes a `<NAME>_URL` variable. */
   readonly dependsOn: readonly ServiceName[];
+  /** Messages (contract names, see `@bazaar/contracts/messages`) this service writes to its outbox. */
+  readonly publishes: readonly string[];
+  /** Messages this service handles; its consumer group is the service name. */
+  readonly consumes: readonly string[];
 }
 
 export const topology = {
@@ -26,7 +30,9 @@ export const topology = {
     port: 8080,
     database: null,
     routes: [],
-    dependsOn: ['identity', 'catalog'],
+    dependsOn: ['identity', 'catalog', 'notifications'],
+    publishes: [],
+    consumes: [],
   },
   identity: {
     summary: 'Users, credentials, refresh tokens, addresses, roles; issues JWTs and publishes the JWKS',
@@ -34,6 +40,8 @@ export const topology = {
     database: 'bazaar_identity',
     routes: ['/api/identity'],
     dependsOn: [],
+    publishes: ['identity.user-registered.v1'],
+    consumes: [],
   },
   catalog: {
     summary: 'Products, categories, prices and stock; full-text search; admin product and stock management',
@@ -41,10 +49,43 @@ export const topology = {
     database: 'bazaar_catalog',
     routes: ['/api/catalog'],
     dependsOn: ['identity'],
+    publishes: ['catalog.product-changed.v1', 'catalog.stock-changed.v1'],
+    consumes: [],
+  },
+  notifications: {
+    summary: 'Messages to customers (welcome, order and shipment news); an inbox per customer',
+    port: 8086,
+    database: 'bazaar_notifications',
+    routes: ['/api/notifications'],
+    dependsOn: ['identity'],
+    publishes: [],
+    consumes: ['identity.user-registered.v1'],
   },
 } as const satisfies Record<ServiceName, ServiceDefinition>;
 
 export const serviceNames = Object.keys(topology) as ServiceName[];
+
+/** Services that handle messages (each is a consumer group of that name). */
+export const consumingServices = serviceNames.filter((name) => topology[name].consumes.length > 0);
+
+/** Services that write messages to an outbox. */
+export const publishingServices = serviceNames.filter((name) => topology[name].publishes.length > 0);
+
+/** Who publishes and who consumes `message` (a contract name). */
+export function messageFlow(message: string): { publishers: ServiceName[]; consumers: ServiceName[] } {
+  return {
+    publishers: serviceNames.filter((name) => (topology[name].publishes as readonly string[]).includes(message)),
+    consumers: serviceNames.filter((name) => (topology[name].consumes as readonly string[]).includes(message)),
+  };
+}
+
+/** Every consumer group (a consuming service) with the messages it handles: what brokers declare at start. */
+export function messageFlows(): { groups: Record<string, readonly string[]> } {
+  return { groups: Object.fromEntries(consumingServices.map((name) => [name, topology[name].consumes])) };
+}
+
+/** The database of the embedded broker (one more database on the embedded server). */
+export const BROKER_DATABASE = 'bazaar_broker';
 
 /** Services the gateway fronts (every service with routes). */
 export const routedServices = serviceNames.filter((name) => topology[name].routes.length > 0);
