@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import { Database, createDatabaseIfMissing, databaseUrl, migrate } from '@bazaar/chassis';
+import { Database, MESSAGING_MIGRATIONS, createDatabaseIfMissing, databaseUrl, migrate } from '@bazaar/chassis';
 
 /** Superuser URL of the test PostgreSQL (see global-setup.ts). */
 export function testServerUrl(): string {
@@ -10,7 +10,7 @@ export function testServerUrl(): string {
 }
 
 /**
- * A fresh, empty database for one test file, migrated with `migrations` when given,
+ * A fresh, empty database for one test file, migrated with `migrations` (and the chassis's messaging tables) when given,
  * dropped by `drop()` (call it from a top-level `after`). Tests never share state through a database.
  */
 export async function freshDatabase(label: string, migrations?: URL): Promise<{ db: Database; url: string; drop: () => Promise<void> }> {
@@ -19,7 +19,11 @@ export async function freshDatabase(label: string, migrations?: URL): Promise<{ 
   await createDatabaseIfMissing(server, name);
   const url = databaseUrl(server, name);
   const db = new Database({ connectionString: url, applicationName: `test-${label}` });
-  if (migrations) await migrate(db, migrations);
+  if (migrations) {
+    // As runService does for a messaging service: the chassis's outbox/inbox/dead-letter tables first.
+    await migrate(db, MESSAGING_MIGRATIONS, { namespace: 'messaging' });
+    await migrate(db, migrations);
+  }
   const drop = async () => {
     await db.close();
     await dropDatabase(server, name);
