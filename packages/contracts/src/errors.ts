@@ -22,6 +22,7 @@ export const errorCatalogue = {
   UPSTREAM_UNAVAILABLE: { status: 502, title: 'A backing service could not be reached' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'The service is unavailable' },
   UPSTREAM_TIMEOUT: { status: 504, title: 'A backing service did not answer in time' },
+  UNKNOWN_SERVICE: { status: 404, title: 'No such service' },
 
   // messaging (every service that consumes messages)
   DEAD_LETTER_NOT_FOUND: { status: 404, title: 'No such dead letter' },
@@ -42,6 +43,9 @@ export const errorCatalogue = {
   CATEGORY_TAKEN: { status: 409, title: 'A category with this slug already exists' },
   SKU_TAKEN: { status: 409, title: 'A product with this SKU already exists' },
   INSUFFICIENT_STOCK: { status: 409, title: 'Stock cannot go below what is reserved or below zero' },
+
+  // notifications
+  NOTIFICATION_NOT_FOUND: { status: 404, title: 'No such notification' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

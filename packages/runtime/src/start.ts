@@ -9,13 +9,16 @@
  *                                   create the per-service databases on that server
  *   IDENTITY_DATABASE_URL=… CATALOG_DATABASE_URL=… npm start
  *                                   one database URL per service, as in production
+ *   npm start -- --broker nats://127.0.0.1:4222   (or BROKER_URL=…)
+ *                                   NATS JetStream instead of the embedded broker
+ *                                   (the embedded broker is one more PostgreSQL database)
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createDatabaseIfMissing, databaseUrl } from '@bazaar/chassis';
-import { databaseUrlVariable, serviceNames, serviceUrlVariable, startOrder, topology, type ServiceName } from '@bazaar/topology';
+import { BROKER_DATABASE, databaseUrlVariable, serviceNames, serviceUrlVariable, startOrder, topology, type ServiceName } from '@bazaar/topology';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
 import { formatLogLine } from './log-format.ts';
 import { isPortFree, portOrFree } from './ports.ts';
@@ -32,6 +35,7 @@ const { values: flags } = parseArgs({
     host: { type: 'string', default: process.env['HOST'] ?? '127.0.0.1' },
     port: { type: 'string', default: process.env['PORT'] ?? String(topology.gateway.port) },
     'raw-logs': { type: 'boolean', default: process.env['BAZAAR_LOG_FORMAT'] === 'json' },
+    broker: { type: 'string', default: process.env['BROKER_URL'] },
   },
   strict: true,
 });
@@ -56,8 +60,11 @@ async function main(): Promise<void> {
   const explicit = Object.fromEntries(owners.map((name) => [name, process.env[databaseUrlVariable(name)]]));
   let postgres: RunningPostgres | undefined;
   let serverUrl = flags['postgres-url'];
+  const brokerUrl = flags.broker;
+  if (brokerUrl && !/^(nats|postgres|postgresql):\/\//.test(brokerUrl)) fail(`--broker / BROKER_URL must be nats://… or postgres://…, got "${brokerUrl}"`);
   if (owners.every((name) => explicit[name])) {
     say('using the database URLs from the environment');
+    if (!brokerUrl) fail('with per-service DATABASE_URLs, also set BROKER_URL (nats://… or a postgres:// URL for the embedded broker)');
   } else if (!serverUrl) {
     say('starting embedded PostgreSQL…');
     postgres = await startEmbeddedPostgres({ stateDir, onLog: (line) => process.env['BAZAAR_DEBUG'] && say(`postgres: ${line}`) });
@@ -74,6 +81,15 @@ async function main(): Promise<void> {
     if (await createDatabaseIfMissing(serverUrl!, database)) say(`created database ${database}`);
     databaseUrls[name] = databaseUrl(serverUrl!, database);
   }
+
+  // The broker: NATS when asked for, otherwise the embedded broker in a database of its own.
+  let broker = brokerUrl;
+  if (!broker) {
+    if (await createDatabaseIfMissing(serverUrl!, BROKER_DATABASE)) say(`created database ${BROKER_DATABASE} (embedded broker)`);
+    broker = databaseUrl(serverUrl!, BROKER_DATABASE);
+  }
+  const brokerLabel = broker.startsWith('nats:') ? `NATS JetStream at ${new URL(broker).host}` : `embedded (PostgreSQL database ${new URL(broker).pathname.slice(1)})`;
+  say(`message broker: ${brokerLabel}`);
 
   // Ports: the declared ones when free, any free one otherwise (internal services only).
   const ports = {} as Record<ServiceName, number>;
@@ -119,6 +135,7 @@ async function main(): Promise<void> {
       HOST: name === 'gateway' ? flags.host! : '127.0.0.1',
       BAZAAR_ADMIN_CREDENTIALS_FILE: credentialsFile,
       CATALOG_SEED_DEMO: process.env['CATALOG_SEED_DEMO'] ?? 'true',
+      BROKER_URL: broker,
     };
     // Services sit behind the gateway on loopback: believe its X-Forwarded-For, so per-client
     // limits (login throttling) see the real client, not the gateway.
@@ -146,6 +163,7 @@ async function main(): Promise<void> {
     `  API gateway     ${gateway}`,
     `  API docs        ${gateway}/docs`,
     `  products        ${gateway}/api/catalog/products`,
+    `  broker          ${brokerLabel}`,
     ...serviceNames.filter((n) => n !== 'gateway').map((n) => `  ${n.padEnd(15)} ${urls[n]}  (pid ${supervisor.pid(n)}, /docs /metrics /readyz)`),
     '',
     ...(await adminLogin(credentialsFile)),

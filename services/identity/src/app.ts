@@ -67,7 +67,7 @@ export const identityService: ServiceModule<typeof IdentityConfig> = {
     createAccessTokenVerifier({ jwks: runtimeOf(context).keys.verificationKey, issuer: context.config.JWT_ISSUER, audience: context.config.JWT_AUDIENCE }),
   async routes(app, context) {
     const runtime = runtimeOf(context);
-    await identityRoutes(app, { db: context.db!, config: context.config, ...runtime, dummyHash: await createDummyHash() });
+    await identityRoutes(app, { db: context.db!, config: context.config, outbox: context.outbox, ...runtime, dummyHash: await createDummyHash() });
     const pruning = setInterval(() => void pruneRefreshTokens(context), PRUNE_INTERVAL_MS).unref();
     app.addHook('onClose', async () => clearInterval(pruning));
   },

@@ -234,7 +234,8 @@ export class OutboxRelay {
   /** Publishes one batch of unpublished rows; returns how many it read. */
   private async publishBatch(): Promise<number> {
     const { rows } = await this.options.db.query<OutboxRow>(
-      'SELECT seq::text AS seq, key, body FROM outbox WHERE published_at IS NULL ORDER BY seq LIMIT $1',
+      // ORDER BY the column, not the text alias: "10" sorts before "9".
+      'SELECT seq::text AS seq, key, body FROM outbox WHERE published_at IS NULL ORDER BY outbox.seq LIMIT $1',
       [this.options.batchSize],
     );
     if (rows.length === 0) return 0;

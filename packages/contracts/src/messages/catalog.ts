@@ -15,8 +15,10 @@ export const catalogMessages = {
         sku: Type.String({ minLength: 1, maxLength: 64 }),
         name: Type.String({ minLength: 1, maxLength: 200 }),
         price: Money,
-        categoryId: Type.Union([Type.String({ format: 'uuid' }), Type.Null()]),
+        category: Type.String({ minLength: 1, maxLength: 64, description: 'Category slug' }),
         active: Type.Boolean(),
+        /** The product's version after the change (its ETag); higher is newer. */
+        version: Type.Integer({ minimum: 1 }),
         change: Type.Union([Type.Literal('created'), Type.Literal('updated')]),
       },
       { additionalProperties: false },
@@ -32,6 +34,8 @@ export const catalogMessages = {
         onHand: Type.Integer({ minimum: 0 }),
         reserved: Type.Integer({ minimum: 0 }),
         available: Type.Integer({ minimum: 0 }),
+        /** The product's version after the change; higher is newer. */
+        version: Type.Integer({ minimum: 1 }),
         reason: Type.String({ minLength: 1, maxLength: 200 }),
       },
       { additionalProperties: false },

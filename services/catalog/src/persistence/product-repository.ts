@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Database, Queryable } from '@bazaar/chassis';
+import type { Database, Outbox, Queryable } from '@bazaar/chassis';
 import type { ProductView } from '../domain/product.ts';
 
 interface ProductRow {
@@ -58,11 +58,17 @@ export interface NewProduct {
 
 export type ProductChanges = Partial<Pick<NewProduct, 'name' | 'description' | 'price' | 'category' | 'images' | 'active'>>;
 
-/** Products, their prices and their stock, in the catalog's own database. */
+/**
+ * Products, their prices and their stock, in the catalog's own database. Every
+ * change writes its event (`catalog.product-changed.v1`, `catalog.stock-changed.v1`)
+ * to the outbox in the same transaction.
+ */
 export class ProductRepository {
   private readonly db: Database;
-  constructor(db: Database) {
+  private readonly outbox: Outbox;
+  constructor(db: Database, outbox: Outbox) {
     this.db = db;
+    this.outbox = outbox;
   }
 
   /** Active products matching a full-text query and/or category, best matches first. */
@@ -110,6 +116,8 @@ export class ProductRepository {
       );
       const created = rows[0]!;
       if (product.onHand > 0) await recordAdjustment(tx, created.id, product.onHand, 'initial stock', actor, created.on_hand);
+      await this.productChanged(tx, created, 'created');
+      if (product.onHand > 0) await this.stockChanged(tx, created, 'initial stock');
       return toView(created);
     });
   }
@@ -136,12 +144,16 @@ export class ProductRepository {
       values.push(expectedVersion);
       guard = ` AND version = $${values.length}`;
     }
-    const { rows } = await this.db.query<ProductRow>(
-      `UPDATE products SET ${[...sets, 'version = version + 1', 'updated_at = now()'].join(', ')}
-        WHERE id = $1${guard} RETURNING ${columns}`,
-      values,
-    );
-    if (rows[0]) return toView(rows[0]);
+    const updated = await this.db.transaction(async (tx) => {
+      const { rows } = await tx.query<ProductRow>(
+        `UPDATE products SET ${[...sets, 'version = version + 1', 'updated_at = now()'].join(', ')}
+          WHERE id = $1${guard} RETURNING ${columns}`,
+        values,
+      );
+      if (rows[0]) await this.productChanged(tx, rows[0], 'updated');
+      return rows[0];
+    });
+    if (updated) return toView(updated);
     return (await this.findById(id)) ? 'version-mismatch' : 'not-found';
   }
 
@@ -164,8 +176,36 @@ export class ProductRepository {
         return exists.rowCount ? 'insufficient' : 'not-found';
       }
       await recordAdjustment(tx, id, delta, reason, actor, row.on_hand);
+      await this.stockChanged(tx, row, reason);
       return toView(row);
     });
+  }
+
+  private async productChanged(tx: Queryable, row: ProductRow, change: 'created' | 'updated'): Promise<void> {
+    await this.outbox.add(
+      tx,
+      'catalog.product-changed.v1',
+      {
+        productId: row.id,
+        sku: row.sku,
+        name: row.name,
+        price: { amount: Number(row.price_amount), currency: row.price_currency },
+        category: row.category,
+        active: row.active,
+        version: row.version,
+        change,
+      },
+      { key: row.id },
+    );
+  }
+
+  private async stockChanged(tx: Queryable, row: ProductRow, reason: string): Promise<void> {
+    await this.outbox.add(
+      tx,
+      'catalog.stock-changed.v1',
+      { productId: row.id, onHand: row.on_hand, reserved: row.reserved, available: row.on_hand - row.reserved, version: row.version, reason: reason.slice(0, 200) || 'adjustment' },
+      { key: row.id },
+    );
   }
 }
 

@@ -28,9 +28,9 @@ function versionFromIfMatch(header: string | undefined, id: string): number | un
   return Number(match[2]);
 }
 
-export async function catalogRoutes(app: ServiceApp, { db }: ServiceContext): Promise<void> {
+export async function catalogRoutes(app: ServiceApp, { db, outbox }: ServiceContext): Promise<void> {
   if (!db) throw new Error('catalog needs its database');
-  const products = new ProductRepository(db);
+  const products = new ProductRepository(db, outbox);
   const categories = new CategoryRepository(db);
   const admin = app.requireRole('admin');
 

@@ -11,7 +11,7 @@ import { LoginBody, Problem, RefreshBody, RegisterBody, TokenResponse, UserView 
 
 /** Registration, login, refresh-token rotation and logout. */
 export function sessionRoutes(app: ServiceApp, deps: IdentityDeps): void {
-  const { db, config, accessTokens, throttle } = deps;
+  const { db, outbox, config, accessTokens, throttle } = deps;
 
   async function tokenPair(subject: TokenSubject, refreshToken: string) {
     return { accessToken: await accessTokens.issue(subject), refreshToken, tokenType: 'Bearer' as const, expiresIn: accessTokens.ttlSeconds };
@@ -35,14 +35,19 @@ export function sessionRoutes(app: ServiceApp, deps: IdentityDeps): void {
       const weakness = passwordPolicyViolation(request.body.password, email.email);
       if (weakness) throw new AppError('WEAK_PASSWORD', weakness);
 
-      const user = await insertUser(db, {
-        id: randomUUID(),
-        email: email.email,
-        name: request.body.name.trim(),
-        passwordHash: await hashPassword(request.body.password),
-        roles: ['customer'],
+      const passwordHash = await hashPassword(request.body.password);
+      // The account and the event announcing it commit together (transactional outbox).
+      const user = await db.transaction(async (tx) => {
+        const created = await insertUser(tx, { id: randomUUID(), email: email.email, name: request.body.name.trim(), passwordHash, roles: ['customer'] });
+        if (!created) throw new AppError('EMAIL_TAKEN', 'An account with this email already exists; log in instead');
+        await outbox.add(
+          tx,
+          'identity.user-registered.v1',
+          { userId: created.id, email: created.email, name: created.name, registeredAt: created.createdAt.toISOString() },
+          { key: created.id },
+        );
+        return created;
       });
-      if (!user) throw new AppError('EMAIL_TAKEN', 'An account with this email already exists; log in instead');
       return reply.code(201).send({ id: user.id, email: user.email, name: user.name, roles: user.roles });
     },
   );
