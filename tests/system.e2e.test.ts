@@ -5,95 +5,24 @@
  * the data where it was left.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { isProcessAlive as alive } from '@bazaar/runtime/processes';
 import { freePort } from '@bazaar/runtime/ports';
 import { createDatabaseIfMissing, databaseUrl } from '@bazaar/chassis';
 import { dropDatabase, testServerUrl } from '@bazaar/runtime/testing/databases';
-import { request, type Dispatcher } from 'undici';
+import { gatewayRequest, startSystem, stopSystem, type Answer, type RunningSystem } from '@bazaar/runtime/testing/launcher';
 
-const root = fileURLToPath(new URL('../', import.meta.url));
-
-interface RunningSystem {
-  process: ChildProcess;
-  output: string[];
-  gateway: string;
-  pids: number[];
-}
-
-async function startSystem(stateDir: string, port: number, extra: { args?: string[]; env?: Record<string, string> } = {}): Promise<RunningSystem> {
-  const child = spawn(process.execPath, [join(root, 'packages/runtime/src/start.ts'), '--state', stateDir, '--port', String(port), ...(extra.args ?? [])], {
-    env: { ...isolatedEnvironment(), NO_COLOR: '1', ...extra.env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const output: string[] = [];
-  const ready = new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`not ready in 120 s:\n${output.slice(-40).join('\n')}`)), 120_000);
-    const onData = (chunk: Buffer) => {
-      output.push(...chunk.toString().split('\n'));
-      if (output.some((line) => line.includes('Press Ctrl-C to stop.'))) {
-        clearTimeout(timer);
-        resolve();
-      }
-    };
-    child.stdout!.on('data', onData);
-    child.stderr!.on('data', onData);
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`launcher exited with ${code}:\n${output.slice(-40).join('\n')}`));
-    });
-  });
-  await ready;
-  const pids = output.flatMap((line) => [...line.matchAll(/\(pid (\d+)/g)].map((m) => Number(m[1])));
-  return { process: child, output, gateway: `http://127.0.0.1:${port}`, pids };
-}
-
-/** The caller's environment minus anything that would point the launcher at other databases or a fixed admin. */
-function isolatedEnvironment(): Record<string, string | undefined> {
-  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/DATABASE_URL$|^BAZAAR_|^PORT$|^HOST$/.test(key)));
-}
-
-async function stopSystem(system: RunningSystem): Promise<number | null> {
-  if (system.process.exitCode !== null) return system.process.exitCode;
-  const exited = new Promise<number | null>((resolve) => system.process.once('exit', (code) => resolve(code)));
-  system.process.kill('SIGTERM');
-  return exited;
-}
 
 let system: RunningSystem;
 let stateDir: string;
 let port: number;
 
-interface Answer {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
-  text: string;
-}
-
-async function api(path: string, options: { method?: string; token?: string; json?: unknown; body?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
-  const headers: Record<string, string> = { ...options.headers };
-  if (options.token) headers['authorization'] = `Bearer ${options.token}`;
-  let body = options.body;
-  if (options.json !== undefined) {
-    headers['content-type'] ??= 'application/json';
-    body = JSON.stringify(options.json);
-  }
-  const response = await request(`${system.gateway}${path}`, { method: (options.method ?? 'GET') as Dispatcher.HttpMethod, headers, body });
-  const text = await response.body.text();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    parsed = undefined;
-  }
-  return { status: response.statusCode, headers: response.headers, body: parsed, text };
+async function api(path: string, options: Parameters<typeof gatewayRequest>[2] = {}): Promise<Answer> {
+  return gatewayRequest(system.gateway, path, options);
 }
 
 before(async () => {
@@ -253,11 +182,16 @@ describe('a user of the running system', () => {
   it('runs on external PostgreSQL databases given one URL per service, without the embedded one', async () => {
     assert.equal(await stopSystem(system), 0);
     const server = testServerUrl();
-    const names = { identity: `e2e_identity_${process.pid}`, catalog: `e2e_catalog_${process.pid}` };
+    const names = { identity: `e2e_identity_${process.pid}`, catalog: `e2e_catalog_${process.pid}`, notifications: `e2e_notifications_${process.pid}`, broker: `e2e_broker_${process.pid}` };
     for (const name of Object.values(names)) await createDatabaseIfMissing(server, name);
     try {
       system = await startSystem(stateDir, port, {
-        env: { IDENTITY_DATABASE_URL: databaseUrl(server, names.identity), CATALOG_DATABASE_URL: databaseUrl(server, names.catalog) },
+        env: {
+          IDENTITY_DATABASE_URL: databaseUrl(server, names.identity),
+          CATALOG_DATABASE_URL: databaseUrl(server, names.catalog),
+          NOTIFICATIONS_DATABASE_URL: databaseUrl(server, names.notifications),
+          BROKER_URL: databaseUrl(server, names.broker),
+        },
       });
       assert.ok(system.output.some((l) => l.includes('using the database URLs from the environment')));
       assert.ok(!system.output.some((l) => l.includes('starting embedded PostgreSQL')));

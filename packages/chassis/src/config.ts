@@ -39,6 +39,8 @@ export const BaseConfig = Type.Object({
    * `nats://host:port` (NATS JetStream). Required by services that publish or consume.
    */
   BROKER_URL: Type.Optional(Type.String({ pattern: '^(postgres|postgresql|nats)://' })),
+  /** NATS only: prefix of subjects and streams (`bazaar.events.…`, `BAZAAR_EVENTS`), to run several systems on one server. */
+  BROKER_PREFIX: Type.String({ pattern: '^[a-z][a-z0-9_-]*$', default: 'bazaar' }),
   /** Deliveries of a failing message before it moves to the dead-letter queue. */
   MESSAGE_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
   /** Base of the exponential backoff (full jitter) between deliveries of a failing message. */

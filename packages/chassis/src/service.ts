@@ -363,7 +363,7 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
       process.stderr.write(`${module.name}: Invalid configuration:\n  - BROKER_URL: is required (this service publishes or consumes messages)\n`);
       process.exit(78);
     }
-    broker = connectBroker(config.BROKER_URL, { leaseMs: config.MESSAGE_LEASE_MS, connectionName: module.name });
+    broker = connectBroker(config.BROKER_URL, { leaseMs: config.MESSAGE_LEASE_MS, connectionName: module.name, prefix: config.BROKER_PREFIX });
     await broker.declare(messageFlows());
   }
   const { app, context } = await createService(module, config, { ...(db ? { db, closeDatabase: true } : {}), ...(broker ? { broker, closeBroker: true } : {}) });

@@ -1,0 +1,83 @@
+/**
+ * The launcher (`npm start`) as end-to-end tests drive it: a child process with
+ * its own state folder and port, ready when it prints its summary.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { request, type Dispatcher } from 'undici';
+
+const root = fileURLToPath(new URL('../../../../', import.meta.url));
+
+export interface RunningSystem {
+  process: ChildProcess;
+  output: string[];
+  gateway: string;
+  pids: number[];
+}
+
+export async function startSystem(stateDir: string, port: number, extra: { args?: string[]; env?: Record<string, string> } = {}): Promise<RunningSystem> {
+  const child = spawn(process.execPath, [join(root, 'packages/runtime/src/start.ts'), '--state', stateDir, '--port', String(port), ...(extra.args ?? [])], {
+    env: { ...isolatedEnvironment(), NO_COLOR: '1', ...extra.env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const output: string[] = [];
+  const ready = new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`not ready in 120 s:\n${output.slice(-40).join('\n')}`)), 120_000);
+    const onData = (chunk: Buffer) => {
+      output.push(...chunk.toString().split('\n'));
+      if (output.some((line) => line.includes('Press Ctrl-C to stop.'))) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`launcher exited with ${code}:\n${output.slice(-40).join('\n')}`));
+    });
+  });
+  await ready;
+  const pids = output.flatMap((line) => [...line.matchAll(/\(pid (\d+)/g)].map((m) => Number(m[1])));
+  return { process: child, output, gateway: `http://127.0.0.1:${port}`, pids };
+}
+
+/** The caller's environment minus anything that would point the launcher at other databases or a fixed admin. */
+export function isolatedEnvironment(): Record<string, string | undefined> {
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/DATABASE_URL$|^BAZAAR_|^BROKER_|^PORT$|^HOST$/.test(key)));
+}
+
+export async function stopSystem(system: RunningSystem): Promise<number | null> {
+  if (system.process.exitCode !== null) return system.process.exitCode;
+  const exited = new Promise<number | null>((resolve) => system.process.once('exit', (code) => resolve(code)));
+  system.process.kill('SIGTERM');
+  return exited;
+}
+
+export interface Answer {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: any; // eslint-disable-line @typescript-eslint/no-explicit-any
+  text: string;
+}
+
+export async function gatewayRequest(gateway: string, path: string, options: { method?: string; token?: string; json?: unknown; body?: string; headers?: Record<string, string> } = {}): Promise<Answer> {
+  const headers: Record<string, string> = { ...options.headers };
+  if (options.token) headers['authorization'] = `Bearer ${options.token}`;
+  let body = options.body;
+  if (options.json !== undefined) {
+    headers['content-type'] ??= 'application/json';
+    body = JSON.stringify(options.json);
+  }
+  const response = await request(`${gateway}${path}`, { method: (options.method ?? 'GET') as Dispatcher.HttpMethod, headers, body });
+  const text = await response.body.text();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    parsed = undefined;
+  }
+  return { status: response.statusCode, headers: response.headers, body: parsed, text };
+}
+
