@@ -1,0 +1,614 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { connect, nanos, type NatsConnection, type Subscription as CoreSubscription } from '@nats-io/transport-node';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  DiscardPolicy,
+  JetStreamApiError,
+  RetentionPolicy,
+  StorageType,
+  jetstream,
+  jetstreamManager,
+  type Consumer,
+  type ConsumerConfig,
+  type ConsumerInfo,
+  type ConsumerMessages,
+  type ConsumerUpdateConfig,
+  type JetStreamClient,
+  type JetStreamManager,
+  type JsMsg,
+  type StreamConfig,
+} from '@nats-io/jetstream';
+import type { Envelope } from '@bazaar/contracts/messages';
+import { decodeMessage, encodeEnvelope, type Broker, type BrokerOptions, type Delivery, type DeliveryHandler, type MessageFlows, type SubscribeOptions, type Subscription } from './broker.ts';
+
+export interface NatsBrokerOptions extends BrokerOptions {
+  /**
+   * Lower-case prefix of every subject (`bazaar.events.…`) and stream
+   * (`BAZAAR_EVENTS`): one per environment sharing a NATS account, or per test
+   * run. Default `bazaar`.
+   */
+  prefix?: string;
+  /**
+   * Partitions per domain and per consumer group (see {@link NatsBroker}). Every
+   * process must use the same number; changing it on a live system reorders keys.
+   * Default 4.
+   */
+  partitions?: number;
+}
+
+/**
+ * The NATS JetStream broker. Two streams hold every message for seven days:
+ *
+ * - `<PREFIX>_EVENTS`, subjects `<prefix>.events.<domain>.<partition>.<message name>`,
+ *   e.g. `bazaar.events.identity.2.identity.user-registered.v1`: events (no
+ *   destination), by the domain of their type (its first segment);
+ * - `<PREFIX>_COMMANDS`, subjects `<prefix>.commands.<destination>.<partition>.<message name>`:
+ *   commands and replies, by the group they are addressed to.
+ *
+ * The partition is a stable hash of the envelope key (FNV-1a) modulo `partitions`,
+ * so all messages with one key land, in publish order, on one subject. Publishing
+ * waits for every PubAck and sets `Nats-Msg-Id` to the envelope id, so a message
+ * published again within the two-minute duplicate window is stored once.
+ *
+ * A consumer group is a set of durable pull consumers: for each domain whose
+ * events it handles, one per partition (`<group>_ev_<domain>_p<i>`, filtering
+ * `<prefix>.events.<domain>.<i>.>`), and one per partition for what is addressed
+ * to it (`<group>_cmd_p<i>`). Replicas of a group pull from the same durables, so
+ * each message goes to one of them. Every durable has `max_ack_pending: 1`: the
+ * server hands out the next message of a partition only once the previous one is
+ * acknowledged, which is what keeps per-key order — also across retries, since a
+ * message nak'd with a delay stays pending and holds back its partition until it
+ * is redelivered and acknowledged. The price is that a partition is handled one
+ * message at a time; concurrency comes from partitions and domains. A subscriber
+ * pulls the next message of a durable only when it is done with the previous
+ * one, so a redelivery after an expired lease (`ack_wait`) goes to a replica that
+ * is still working.
+ *
+ * An events durable starts with the events published after it was created
+ * (`deliver_policy: new`): like the embedded broker, an event goes to the groups
+ * declared when it is published — a group declared later does not replay the
+ * domain's retained history. A command durable takes everything ever addressed
+ * to its group (`deliver_policy: all`). Durables outlive processes: what is
+ * published while no subscriber runs waits for one (up to the seven days).
+ *
+ * A group's durables also receive events of its domains that it does not handle;
+ * the subscriber acknowledges those without calling the handler. Which names a
+ * group handles is recorded in each durable's description (JSON), merged over all
+ * declarations, so a process that did not declare the flows itself can subscribe.
+ * The lease (`ack_wait`) is set by the subscribers of a group (their `leaseMs`),
+ * not by whichever service declared the durable.
+ */
+export class NatsBroker implements Broker {
+  readonly kind = 'nats' as const;
+  private readonly url: string;
+  private readonly prefix: string;
+  private readonly partitions: number;
+  private readonly leaseMs: number;
+  private readonly connectionName: string;
+  private readonly streams: { readonly events: string; readonly commands: string };
+  /** Message names per group, as declared by this instance (a union over its `declare` calls). */
+  private readonly declared = new Map<string, Set<string>>();
+  private readonly subscriptions = new Set<NatsSubscription>();
+  private connection: Promise<JetStreamClients> | undefined;
+  private streamsReady: Promise<void> | undefined;
+  private closed = false;
+
+  constructor(url: string, options: NatsBrokerOptions = {}) {
+    const prefix = options.prefix ?? 'bazaar';
+    if (!/^[a-z][a-z0-9_-]*$/.test(prefix)) throw new Error(`NATS subject prefix must be lower-case letters, digits, _ and - (got "${prefix}")`);
+    const partitions = options.partitions ?? 4;
+    if (!Number.isInteger(partitions) || partitions < 1) throw new Error(`partitions must be a positive integer (got ${partitions})`);
+    this.url = url;
+    this.prefix = prefix;
+    this.partitions = partitions;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.connectionName = options.connectionName ?? 'bazaar-broker';
+    const upper = prefix.toUpperCase();
+    this.streams = { events: `${upper}_EVENTS`, commands: `${upper}_COMMANDS` };
+  }
+
+  /** The connection, opened on first use; a failed attempt is retried by the next call. */
+  private clients(): Promise<JetStreamClients> {
+    if (this.closed) return Promise.reject(new Error('the NATS broker is closed'));
+    this.connection ??= openConnection(this.url, this.connectionName).catch((error: unknown) => {
+      this.connection = undefined;
+      throw error;
+    });
+    return this.connection;
+  }
+
+  /** Creates or updates both streams, once per instance (idempotent, safe when processes race). */
+  private ensureStreams(): Promise<void> {
+    this.streamsReady ??= (async () => {
+      const { jsm } = await this.clients();
+      await Promise.all([
+        ensureStream(jsm, this.streams.events, `${this.prefix}.events.>`),
+        ensureStream(jsm, this.streams.commands, `${this.prefix}.commands.>`),
+      ]);
+    })().catch((error: unknown) => {
+      this.streamsReady = undefined;
+      throw error;
+    });
+    return this.streamsReady;
+  }
+
+  async declare(flows: MessageFlows): Promise<void> {
+    await this.ensureStreams();
+    const durables: DurableSpec[] = [];
+    for (const [group, names] of Object.entries(flows.groups)) {
+      const known = this.declared.get(group) ?? new Set<string>();
+      for (const name of names) known.add(name);
+      this.declared.set(group, known);
+      durables.push(...this.durablesOf(group, names));
+    }
+    await Promise.all(durables.map((durable) => this.ensureDurable(durable)));
+  }
+
+  async publish(messages: readonly Envelope[]): Promise<void> {
+    if (messages.length === 0) return;
+    await this.ensureStreams();
+    const { js } = await this.clients();
+    // Same key: one after the other, each after the previous one's PubAck, so a
+    // failure cannot let a later message overtake it. Different keys: concurrently.
+    const byKey = new Map<string, Envelope[]>();
+    for (const message of messages) {
+      const sameKey = byKey.get(message.key);
+      if (sameKey) sameKey.push(message);
+      else byKey.set(message.key, [message]);
+    }
+    const results = await Promise.allSettled(
+      [...byKey.values()].map(async (sameKey) => {
+        for (const message of sameKey) {
+          const subject = this.subjectOf(message);
+          try {
+            await js.publish(subject, encodeEnvelope(message), { msgID: message.id });
+          } catch (error) {
+            throw new Error(`publishing ${message.id} to ${subject} failed: ${(error as Error).message}`, { cause: error });
+          }
+        }
+      }),
+    );
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  async subscribe(group: string, handler: DeliveryHandler, options: SubscribeOptions = {}): Promise<Subscription> {
+    await this.ensureStreams();
+    const { nc, js, jsm } = await this.clients();
+    // What this instance declared, and in any case the durables for messages
+    // addressed to the group; then whatever other processes declared for it.
+    await Promise.all(this.durablesOf(group, [...(this.declared.get(group) ?? [])]).map((durable) => this.ensureDurable(durable)));
+    const infos: ConsumerInfo[] = [];
+    for (const stream of [this.streams.events, this.streams.commands]) {
+      for await (const info of jsm.consumers.list(stream)) {
+        if (parseDescription(info.config.description)?.group === group) infos.push(info);
+      }
+    }
+    // The lease is the subscriber's: a group's durables take the lease of the processes consuming them.
+    await Promise.all(
+      infos.filter((info) => info.config.ack_wait !== nanos(this.leaseMs)).map((info) => jsm.consumers.update(info.stream_name, info.name, { ack_wait: nanos(this.leaseMs) })),
+    );
+    const sources = await Promise.all(
+      infos.map(async (info): Promise<Source> => {
+        const handles = parseDescription(info.config.description)?.handles;
+        return { consumer: await js.consumers.get(info.stream_name, info.name), handles: handles && new Set(handles) };
+      }),
+    );
+    const subscription = new NatsSubscription(nc, sources, handler, { concurrency: options.concurrency ?? 8, leaseMs: this.leaseMs });
+    this.subscriptions.add(subscription);
+    subscription.start();
+    return {
+      close: async () => {
+        this.subscriptions.delete(subscription);
+        await subscription.close();
+      },
+    };
+  }
+
+  async ping(): Promise<void> {
+    const { nc, jsm } = await this.clients();
+    await nc.rtt(); // rejects at once while the connection is down (reconnecting)
+    await jsm.getAccountInfo(); // and JetStream answers
+  }
+
+  /** Deletes both streams, and with them every durable consumer (tests' cleanup). */
+  async deleteStreams(): Promise<void> {
+    const { jsm } = await this.clients();
+    for (const stream of [this.streams.events, this.streams.commands]) {
+      await jsm.streams.delete(stream).catch((error: unknown) => {
+        if (!(error instanceof JetStreamApiError && error.code === STREAM_NOT_FOUND)) throw error;
+      });
+    }
+    this.streamsReady = undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
+    this.subscriptions.clear();
+    const clients = await this.connection?.catch(() => undefined);
+    this.connection = undefined;
+    if (!clients || clients.nc.isClosed()) return;
+    // Drain flushes acks and publishes still buffered; while disconnected it would wait for the server forever.
+    await withTimeout(clients.nc.drain(), CLOSE_TIMEOUT_MS).catch(() => clients.nc.close());
+  }
+
+  /** `<prefix>.events.<domain>.<partition>.<name>` or `<prefix>.commands.<destination>.<partition>.<name>`. */
+  private subjectOf(message: Envelope): string {
+    const name = `${message.type}.v${message.version}`;
+    if (!SUBJECT_TAIL.test(name)) throw new Error(`"${name}" cannot be part of a NATS subject`);
+    const partition = partitionOf(message.key, this.partitions);
+    const destination = message.destination ?? null;
+    return destination === null
+      ? `${this.prefix}.events.${token(domainOf(name))}.${partition}.${name}`
+      : `${this.prefix}.commands.${token(destination)}.${partition}.${name}`;
+  }
+
+  /** The durables group `group` needs to receive `names`: per event domain and partition, and per partition for its commands. */
+  private durablesOf(group: string, names: readonly string[]): DurableSpec[] {
+    const byDomain = new Map<string, string[]>();
+    for (const name of names) {
+      const domain = token(domainOf(name));
+      byDomain.set(domain, [...(byDomain.get(domain) ?? []), name]);
+    }
+    const durables: DurableSpec[] = [];
+    for (let i = 0; i < this.partitions; i += 1) {
+      for (const [domain, handles] of byDomain) {
+        durables.push({ stream: this.streams.events, name: `${token(group)}_ev_${domain}_p${i}`, filter: `${this.prefix}.events.${domain}.${i}.>`, group, handles });
+      }
+      durables.push({ stream: this.streams.commands, name: `${token(group)}_cmd_p${i}`, filter: `${this.prefix}.commands.${token(group)}.${i}.>`, group, handles: undefined });
+    }
+    return durables;
+  }
+
+  /**
+   * Creates the durable, or adds the names it handles to the existing one's
+   * description. Several processes may do this at once with different names (a
+   * rolling deploy): the description is re-read after writing, until it holds ours.
+   * The lease (`ack_wait`) of an existing durable is left to its subscribers.
+   */
+  private async ensureDurable(durable: DurableSpec): Promise<void> {
+    const { jsm } = await this.clients();
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      try {
+        const existing = await consumerInfo(jsm, durable.stream, durable.name);
+        if (!existing) {
+          const config: Partial<ConsumerConfig> = {
+            durable_name: durable.name,
+            description: describe(durable.group, durable.handles),
+            filter_subject: durable.filter,
+            // Events from the group's declaration on (like the embedded broker: an event goes to the
+            // groups declared when it is published, not to the whole retained history of its domain);
+            // everything ever addressed to the group.
+            deliver_policy: durable.handles ? DeliverPolicy.New : DeliverPolicy.All,
+            ack_policy: AckPolicy.Explicit,
+            ack_wait: nanos(this.leaseMs),
+            max_ack_pending: 1,
+            max_deliver: -1,
+          };
+          await jsm.consumers.add(durable.stream, config);
+          continue; // verify: a process racing us may have created it with other names
+        }
+        const recorded = parseDescription(existing.config.description);
+        const handles = durable.handles && [...new Set([...(recorded?.handles ?? []), ...durable.handles])];
+        const change: Partial<ConsumerUpdateConfig> = {};
+        if (recorded?.group !== durable.group || (handles && handles.length !== recorded.handles?.length)) change.description = describe(durable.group, handles);
+        if (existing.config.max_ack_pending !== 1) change.max_ack_pending = 1;
+        if (existing.config.max_deliver !== -1) change.max_deliver = -1;
+        if (Object.keys(change).length === 0) return;
+        await jsm.consumers.update(durable.stream, durable.name, change);
+      } catch (error) {
+        // Lost a race (created or changed meanwhile): read again.
+        lastError = error;
+      }
+    }
+    throw new Error(`could not declare the NATS consumer ${durable.name} on ${durable.stream}`, { cause: lastError });
+  }
+}
+
+const STREAM_NAME_IN_USE = 10_058;
+const STREAM_NOT_FOUND = 10_059;
+const CONSUMER_NOT_FOUND = 10_014;
+const RETENTION_MS = 7 * 24 * 3_600_000;
+const DUPLICATE_WINDOW_MS = 2 * 60_000;
+/** How long one pull request waits on the server for a message before it is renewed. */
+const PULL_EXPIRES_MS = 30_000;
+/** Bound on draining a pull or the connection at close (it waits for the server). */
+const CLOSE_TIMEOUT_MS = 2_000;
+/** A message name as the tail of a subject: dot-separated tokens without wildcards or spaces. */
+const SUBJECT_TAIL = /^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/;
+/** Tokens before the message name in an event subject: prefix, `events`, domain, partition. */
+const EVENT_SUBJECT_HEAD = 4;
+
+interface JetStreamClients {
+  nc: NatsConnection;
+  js: JetStreamClient;
+  jsm: JetStreamManager;
+}
+
+async function openConnection(url: string, name: string): Promise<JetStreamClients> {
+  const nc = await connect({ servers: url.split(','), name, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  try {
+    // Fails unless JetStream is enabled for the account.
+    const jsm = await jetstreamManager(nc);
+    return { nc, js: jetstream(nc), jsm };
+  } catch (error) {
+    await nc.close();
+    throw error;
+  }
+}
+
+async function ensureStream(jsm: JetStreamManager, name: string, subject: string): Promise<void> {
+  const config = {
+    subjects: [subject],
+    max_age: nanos(RETENTION_MS),
+    duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    discard: DiscardPolicy.Old,
+  } satisfies Partial<StreamConfig>;
+  try {
+    await jsm.streams.add({ name, storage: StorageType.File, retention: RetentionPolicy.Limits, ...config });
+  } catch (error) {
+    if (!(error instanceof JetStreamApiError && error.code === STREAM_NAME_IN_USE)) throw error;
+    await jsm.streams.update(name, config); // exists with another configuration
+  }
+}
+
+async function consumerInfo(jsm: JetStreamManager, stream: string, name: string): Promise<ConsumerInfo | undefined> {
+  try {
+    return await jsm.consumers.info(stream, name);
+  } catch (error) {
+    if (error instanceof JetStreamApiError && error.code === CONSUMER_NOT_FOUND) return undefined;
+    throw error;
+  }
+}
+
+/** One durable consumer of a group, as `declare` creates it. */
+interface DurableSpec {
+  readonly stream: string;
+  readonly name: string;
+  readonly filter: string;
+  readonly group: string;
+  /** Event names of the durable's domain the group handles; `undefined` for a command durable (everything addressed to the group). */
+  readonly handles: readonly string[] | undefined;
+}
+
+/** What a durable's description records: its group, and for an events durable the names the group handles. */
+interface DurableDescription {
+  group: string;
+  handles?: string[];
+}
+
+function describe(group: string, handles: readonly string[] | undefined): string {
+  const description: DurableDescription = handles ? { group, handles: [...handles].sort() } : { group };
+  return JSON.stringify(description);
+}
+
+function parseDescription(text: string | undefined): DurableDescription | undefined {
+  const parsed = decodeMessage(text ?? '') as Partial<DurableDescription> | undefined;
+  if (typeof parsed !== 'object' || parsed === null || typeof parsed.group !== 'string') return undefined;
+  const handles = Array.isArray(parsed.handles) ? parsed.handles.filter((name): name is string => typeof name === 'string') : undefined;
+  return handles ? { group: parsed.group, handles } : { group: parsed.group };
+}
+
+/** `identity` for `identity.user-registered.v1` (or the type `identity.user-registered`). */
+function domainOf(name: string): string {
+  const dot = name.indexOf('.');
+  return dot === -1 ? name : name.slice(0, dot);
+}
+
+/** A subject token and a durable-name part: anything but letters, digits, `_` and `-` becomes `_`. */
+function token(text: string): string {
+  return text.replace(/[^A-Za-z0-9_-]/g, '_');
+}
+
+const utf8 = new TextEncoder();
+
+/** FNV-1a (32 bits) of the key's UTF-8 bytes, modulo `partitions`: stable across processes and versions. */
+function partitionOf(key: string, partitions: number): number {
+  let hash = 0x811c9dc5;
+  for (const byte of utf8.encode(key)) {
+    hash ^= byte;
+    hash = Math.imul(hash, 0x01000193);
+  }
+  return (hash >>> 0) % partitions;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** A durable a subscription pulls from, and the event names it passes on (`undefined`: all). */
+interface Source {
+  consumer: Consumer;
+  handles: ReadonlySet<string> | undefined;
+}
+
+/**
+ * One subscriber: a loop per durable, each pulling one message, handing it to the
+ * handler and pulling the next only once the handler is done with it. At most
+ * `concurrency` handlers run at once; a message waiting for its turn keeps its
+ * lease alive.
+ */
+class NatsSubscription {
+  private readonly nc: NatsConnection;
+  private readonly sources: readonly Source[];
+  private readonly handler: DeliveryHandler;
+  private readonly leaseMs: number;
+  private readonly slots: Slots;
+  private readonly loops: Promise<void>[] = [];
+  private readonly pulls = new Set<ConsumerMessages>();
+  private readonly stopping = new AbortController();
+  private closing: Promise<void> | undefined;
+
+  constructor(nc: NatsConnection, sources: readonly Source[], handler: DeliveryHandler, options: { concurrency: number; leaseMs: number }) {
+    this.nc = nc;
+    this.sources = sources;
+    this.handler = handler;
+    this.leaseMs = options.leaseMs;
+    this.slots = new Slots(Math.max(1, options.concurrency));
+  }
+
+  private get closed(): boolean {
+    return this.stopping.signal.aborted;
+  }
+
+  start(): void {
+    for (const source of this.sources) this.loops.push(this.run(source));
+  }
+
+  private async run(source: Source): Promise<void> {
+    let failures = 0;
+    while (!this.closed) {
+      let message: JsMsg | undefined;
+      try {
+        message = await this.pull(source.consumer);
+        failures = 0;
+      } catch {
+        // Connection lost, heartbeats missed, durable gone for a moment: pull again after a pause.
+        failures += 1;
+        await this.pause(Math.min(5_000, 100 * 2 ** failures));
+        continue;
+      }
+      if (message) await this.deliver(source, message);
+    }
+  }
+
+  /** One pull request for one message; `undefined` when it expired empty. */
+  private async pull(consumer: Consumer): Promise<JsMsg | undefined> {
+    const pull = await consumer.fetch({ max_messages: 1, expires: PULL_EXPIRES_MS });
+    this.pulls.add(pull);
+    if (this.closed) void drainPull(pull);
+    let received: JsMsg | undefined;
+    try {
+      for await (const message of pull) received = message;
+    } catch (error) {
+      if (!received) throw error;
+    } finally {
+      this.pulls.delete(pull);
+    }
+    return received;
+  }
+
+  private async deliver(source: Source, message: JsMsg): Promise<void> {
+    if (this.closed) {
+      message.nak(); // arrived as we closed: straight back, for another subscriber
+      return;
+    }
+    if (source.handles && !source.handles.has(message.subject.split('.').slice(EVENT_SUBJECT_HEAD).join('.'))) {
+      // An event of the durable's domain that this group does not handle.
+      await message.ackAck().catch(() => {});
+      return;
+    }
+    const keepLease = setInterval(() => message.working(), Math.max(100, this.leaseMs / 3));
+    const admitted = await this.slots.acquire().finally(() => clearInterval(keepLease));
+    if (!admitted) {
+      message.nak();
+      return;
+    }
+    try {
+      await this.handler(this.delivery(message));
+    } catch {
+      // The consumer settles every delivery itself; an escape here leaves the lease to expire.
+    } finally {
+      this.slots.release();
+    }
+  }
+
+  private delivery(message: JsMsg): Delivery {
+    const raw = message.string();
+    let settled = false;
+    const settle = (): boolean => {
+      if (settled) return false;
+      settled = true;
+      return true;
+    };
+    return {
+      message: decodeMessage(raw),
+      raw,
+      attempt: message.info.deliveryCount,
+      ack: async () => {
+        if (settle()) await message.ackAck();
+      },
+      retry: async (delayMs) => {
+        if (!settle()) return;
+        message.nak(Math.max(0, Math.round(delayMs)));
+        await this.nc.flush(); // the server has it (or this rejects: the lease will bring the message back)
+      },
+      extend: async () => {
+        if (!settled) message.working();
+      },
+    };
+  }
+
+  /** Waits `ms`, or less if the subscription closes meanwhile. */
+  private async pause(ms: number): Promise<void> {
+    await sleep(ms, undefined, { signal: this.stopping.signal }).catch(() => {});
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.stopping.abort();
+      this.slots.close();
+      await Promise.all([...this.pulls].map((pull) => drainPull(pull)));
+      await Promise.allSettled(this.loops);
+    })();
+    return this.closing;
+  }
+}
+
+/**
+ * Ends a pull request without losing a message the server sent just before: the
+ * pull's subscription is drained (unsubscribed, then whatever arrives until the
+ * server confirms is still delivered, and the pull ends), instead of dropped,
+ * which would leave that message leased to nobody — and its partition blocked —
+ * until `ack_wait` runs out. `ConsumerMessages` does not offer a drain, so this
+ * reaches for the subscription `fetch()` keeps (`PullConsumerMessagesImpl.sub`);
+ * `stop()` is the fallback.
+ */
+async function drainPull(pull: ConsumerMessages): Promise<void> {
+  const sub = (pull as unknown as { sub?: CoreSubscription }).sub;
+  try {
+    if (!sub || sub.isClosed()) throw new Error('no subscription to drain');
+    await withTimeout(sub.drain(), CLOSE_TIMEOUT_MS);
+  } catch {
+    pull.stop();
+  }
+}
+
+/** A counting semaphore whose waiters are turned away (false) once closed. */
+class Slots {
+  private free: number;
+  private readonly waiting: ((admitted: boolean) => void)[] = [];
+  private closed = false;
+
+  constructor(size: number) {
+    this.free = size;
+  }
+
+  acquire(): Promise<boolean> {
+    if (this.closed) return Promise.resolve(false);
+    if (this.free > 0) {
+      this.free -= 1;
+      return Promise.resolve(true);
+    }
+    return new Promise((resolve) => this.waiting.push(resolve));
+  }
+
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next(true);
+    else this.free += 1;
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const turnedAway of this.waiting.splice(0)) turnedAway(false);
+  }
+}
