@@ -29,11 +29,12 @@ const SUPERUSER = 'postgres';
  * cluster and then exits the process with 128+signal — racing our own orderly
  * shutdown (services first, then PostgreSQL, then exit 0). We own those signals.
  * It also hooks 'beforeExit' and then calls process.exit(0), overriding the exit
- * code the process had set (a failing test run exited 0): we stop our clusters
- * ourselves, so that hook goes too.
+ * code the process had set (a failing test run exited 0), and 'exit', where its
+ * handler cannot stop anything (no async work at exit) and throws "done is not a
+ * function". We stop our clusters ourselves, so those hooks go too.
  */
 const exitHook = createRequire(import.meta.url)('async-exit-hook') as { unhookEvent(event: string): void; hookedEvents(): string[] };
-for (const event of ['SIGINT', 'SIGTERM', 'SIGBREAK', 'message', 'beforeExit']) {
+for (const event of ['SIGINT', 'SIGTERM', 'SIGBREAK', 'message', 'beforeExit', 'exit']) {
   if (exitHook.hookedEvents().includes(event)) exitHook.unhookEvent(event);
 }
 
