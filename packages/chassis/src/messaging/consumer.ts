@@ -43,6 +43,11 @@ export interface ConsumerOptions {
   concurrency?: number;
   /** How often a long-running handler renews its lease. Default 10 s. */
   extendEveryMs?: number;
+  /**
+   * Inbox records are deleted after this long. Default 14 days: longer than any
+   * redelivery can come (the NATS streams keep messages 7 days).
+   */
+  inboxRetentionMs?: number;
 }
 
 type Outcome = 'handled' | 'duplicate' | 'ignored' | 'retried' | 'dead_lettered';
@@ -60,11 +65,12 @@ type Outcome = 'handled' | 'duplicate' | 'ignored' | 'retried' | 'dead_lettered'
 export class MessageConsumer {
   private readonly options: Required<Omit<ConsumerOptions, 'metrics'>> & { metrics?: Registry };
   private subscription: Subscription | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
   private readonly consumed: Counter<'message' | 'outcome'> | undefined;
   private readonly duration: Histogram<'message'> | undefined;
 
   constructor(options: ConsumerOptions) {
-    this.options = { maxAttempts: 5, backoffBaseMs: 200, backoffMaxMs: 30_000, concurrency: 8, extendEveryMs: 10_000, ...options };
+    this.options = { maxAttempts: 5, backoffBaseMs: 200, backoffMaxMs: 30_000, concurrency: 8, extendEveryMs: 10_000, inboxRetentionMs: 14 * 86_400_000, ...options };
     const registry = options.metrics;
     if (registry) {
       this.consumed = new Counter({
@@ -104,12 +110,24 @@ export class MessageConsumer {
   }
 
   async start(): Promise<void> {
+    this.pruneTimer = setInterval(() => void this.pruneInbox().catch(() => {}), 3_600_000);
+    this.pruneTimer.unref();
     this.subscription = await this.options.broker.subscribe(this.options.group, (delivery) => this.receive(delivery), {
       concurrency: this.options.concurrency,
     });
   }
 
+  /** Deletes inbox records older than the retention; returns how many. */
+  async pruneInbox(): Promise<number> {
+    const { rowCount } = await this.options.db.query(
+      `DELETE FROM inbox WHERE consumer = $1 AND processed_at < now() - $2 * interval '1 millisecond'`,
+      [this.options.group, this.options.inboxRetentionMs],
+    );
+    return rowCount ?? 0;
+  }
+
   async stop(): Promise<void> {
+    clearInterval(this.pruneTimer);
     await this.subscription?.close();
     this.subscription = undefined;
   }

@@ -19,6 +19,7 @@ export class EmbeddedBroker implements Broker {
   private readonly pool: pg.Pool;
   private readonly subscriptions = new Set<EmbeddedSubscription>();
   private schemaReady: Promise<void> | undefined;
+  private pruneTimer: NodeJS.Timeout | undefined;
   private readonly url: string;
   private readonly options: BrokerOptions & { pollMs?: number };
 
@@ -39,6 +40,11 @@ export class EmbeddedBroker implements Broker {
 
   async declare(flows: MessageFlows): Promise<void> {
     await this.ensureSchema();
+    // Whoever declares also prunes acknowledged messages now and then (kept an hour for de-duplication).
+    if (!this.pruneTimer) {
+      this.pruneTimer = setInterval(() => void this.prune().catch(() => {}), 300_000);
+      this.pruneTimer.unref();
+    }
     const rows = Object.entries(flows.groups).flatMap(([group, names]) => names.map((name) => [group, name] as const));
     if (rows.length === 0) return;
     await this.pool.query(
@@ -112,6 +118,7 @@ export class EmbeddedBroker implements Broker {
   }
 
   async close(): Promise<void> {
+    clearInterval(this.pruneTimer);
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     this.subscriptions.clear();
     await this.pool.end();

@@ -276,6 +276,20 @@ for (const adapter of ['embedded', 'nats'] as const) {
       assert.equal(seen?.causationId, null);
     });
 
+    it('prunes published outbox rows and old inbox records on their schedules', async () => {
+      const b = await broker();
+      const r = await relay(b);
+      const c = await consumer(b, recordEffect);
+      await write(3);
+      await waitUntil(async () => (await effects()).total === 3, 10_000);
+      await database.db.query(`UPDATE outbox SET published_at = now() - interval '2 hours' WHERE seq = (SELECT min(seq) FROM outbox)`);
+      await database.db.query(`UPDATE inbox SET processed_at = now() - interval '15 days' WHERE message_id = (SELECT message_id FROM inbox LIMIT 1)`);
+      assert.equal(await r.prune(), 1, 'published rows older than the retention (1 h) go');
+      assert.equal(await c.pruneInbox(), 1, 'inbox records older than 14 days go');
+      const left = await database.db.query<{ outbox: number; inbox: number }>('SELECT (SELECT count(*)::int FROM outbox) AS outbox, (SELECT count(*)::int FROM inbox) AS inbox');
+      assert.deepEqual(left.rows[0], { outbox: 2, inbox: 2 });
+    });
+
     it('lets only one relay of a database publish at a time', async () => {
       const b = await broker();
       const first = await relay(b);
