@@ -197,7 +197,8 @@ export function installDeadLetterRoutes(app: ServiceApp, base: string, queue: De
       schema: {
         tags,
         summary: 'Replay every dead letter (optionally of one message name), oldest first',
-        body: Type.Optional(Type.Object({ messageName: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false })),
+        // Optional body: Fastify validates a missing body as null, so null must be allowed.
+        body: Type.Union([Type.Object({ messageName: Type.Optional(Type.String({ maxLength: 200 })) }, { additionalProperties: false }), Type.Null()]),
         response: { 200: Type.Object({ replayed: Type.Integer(), failed: Type.Integer(), results: Type.Array(ReplayOutcomeSchema) }) },
       },
     },

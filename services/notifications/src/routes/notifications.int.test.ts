@@ -163,6 +163,10 @@ describe('welcoming new customers', () => {
     const customer = await newCustomer();
     assert.equal((await app.inject({ url: '/api/notifications/admin/dlq', headers: auth(admin) })).statusCode, 200);
     assert.equal((await app.inject({ url: '/api/notifications/admin/dlq', headers: auth(customer.token) })).statusCode, 403);
+    // Replay-all takes an optional body: none at all is fine.
+    const replayAll = await app.inject({ method: 'POST', url: '/api/notifications/admin/dlq/replay', headers: auth(admin) });
+    assert.equal(replayAll.statusCode, 200, replayAll.body);
+    assert.deepEqual(replayAll.json(), { replayed: 0, failed: 0, results: [] });
   });
 });
 
