@@ -16,6 +16,8 @@ export const GatewayConfig = extendConfig({
   ACCESS_LOG: Type.Union([Type.Literal('errors'), Type.Literal('all')], { default: 'errors' }),
   /** A proxied request slower than this is logged even when ACCESS_LOG=errors. */
   SLOW_REQUEST_MS: Type.Integer({ minimum: 0, default: 1_000 }),
+  /** Time each service gets to replay its whole dead-letter queue (`POST /api/admin/dlq/replay`); other admin calls use UPSTREAM_TIMEOUT_MS. */
+  DLQ_REPLAY_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60_000 }),
   /** Keep-alive connections per upstream. */
   UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, default: 128 }),
 });

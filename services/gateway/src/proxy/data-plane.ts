@@ -243,8 +243,9 @@ function answerWithProblem(req: IncomingMessage, res: ServerResponse, error: unk
   return document.status;
 }
 
-function upstreamFailure(upstream: Upstream, error: unknown): AppError {
-  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.ConnectTimeoutError) {
+/** The problem for an upstream call that failed: 504 when it did not answer in time, 502 otherwise. */
+export function upstreamFailure(upstream: Pick<Upstream, 'service'>, error: unknown): AppError {
+  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || error instanceof undiciErrors.ConnectTimeoutError) {
     return new AppError('UPSTREAM_TIMEOUT', `${upstream.service} did not answer in time`, { cause: error });
   }
   return new AppError('UPSTREAM_UNAVAILABLE', `${upstream.service} could not be reached`, { headers: { 'retry-after': '1' }, cause: error });

@@ -8,6 +8,7 @@ import { corsExposedHeaders } from '../edge/headers.ts';
 import { createRateLimit, rateLimitExceeded } from '../edge/rate-limit.ts';
 import { createDataPlane } from '../proxy/data-plane.ts';
 import type { Upstream } from '../proxy/upstreams.ts';
+import { installDeadLetterRoutes } from './dead-letter-routes.ts';
 
 export interface EdgeOptions {
   upstreams: Map<ServiceName, Upstream>;
@@ -21,7 +22,8 @@ const probes = new Set(['/healthz', '/readyz', '/metrics']);
 /**
  * The edge. Proxied `/api/<service>/…` requests take the data plane (below
  * Fastify, see data-plane.ts); the gateway's own routes (docs, probes, CORS
- * preflight, 404s) go through Fastify with the same rate limit and headers.
+ * preflight, the system-wide dead-letter queue under /api/admin/dlq, 404s) go
+ * through Fastify with the same rate limit and headers.
  */
 export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static<typeof GatewayConfig>>, options: EdgeOptions): Promise<void> {
   const rateLimit = createRateLimit(options.rateLimitPerMinute);
@@ -58,6 +60,12 @@ export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static
       slowMs: context.config.SLOW_REQUEST_MS,
     }),
   );
+
+  installDeadLetterRoutes(app, {
+    upstreams: options.upstreams,
+    timeoutMs: context.config.UPSTREAM_TIMEOUT_MS,
+    replayTimeoutMs: context.config.DLQ_REPLAY_TIMEOUT_MS,
+  });
 
   app.get('/', { schema: { hide: true } }, async () => ({
     name: 'Bazaar API gateway',
