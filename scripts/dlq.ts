@@ -18,6 +18,7 @@
  * printed), 2 usage error.
  */
 import { parseArgs } from 'node:util';
+import type { DeadLetterSummary, ReplayOutcome } from '@bazaar/contracts/messages';
 
 const DEFAULT_GATEWAY = 'http://127.0.0.1:8080';
 const TIMEOUT_MS = 30_000;
@@ -59,25 +60,7 @@ interface Problem {
   requestId?: string;
 }
 
-interface DeadLetterSummary {
-  id: string;
-  service: string;
-  messageId: string | null;
-  messageName: string | null;
-  reason: string;
-  error: string;
-  attempts: number;
-  deadAt: string;
-  replays: number;
-  lastReplayAt: string | null;
-}
-
-interface ReplayResult {
-  service: string;
-  id: string;
-  outcome: string;
-  error?: string;
-}
+type ReplayResult = ReplayOutcome & { service: string };
 
 export interface Io {
   out: (text: string) => void;

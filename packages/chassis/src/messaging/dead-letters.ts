@@ -1,23 +1,10 @@
 import { Type } from 'typebox';
-import { checkMessage, type Envelope } from '@bazaar/contracts/messages';
+import { checkMessage, DeadLetterSummary, ReplayOutcome as ReplayOutcomeSchema, type Envelope } from '@bazaar/contracts/messages';
 import { decodeMessage } from './broker.ts';
 import type { MessageConsumer } from './consumer.ts';
 import type { Database } from '../database.ts';
 import { AppError } from '../problem.ts';
 import type { ServiceApp } from '../service.ts';
-
-export interface DeadLetterSummary {
-  id: string;
-  service: string;
-  messageId: string | null;
-  messageName: string | null;
-  reason: string;
-  error: string;
-  attempts: number;
-  deadAt: string;
-  replays: number;
-  lastReplayAt: string | null;
-}
 
 export interface DeadLetter extends DeadLetterSummary {
   /** The message as received: parsed JSON when it parses, otherwise the raw text. */
@@ -127,23 +114,6 @@ export class DeadLetterQueue {
   }
 }
 
-const DeadLetterSummarySchema = Type.Object({
-  id: Type.String({ format: 'uuid' }),
-  service: Type.String(),
-  messageId: Type.Union([Type.String(), Type.Null()]),
-  messageName: Type.Union([Type.String(), Type.Null()]),
-  reason: Type.String({ description: 'SCHEMA_INVALID | UNDECODABLE | NO_HANDLER | HANDLER_FAILED' }),
-  error: Type.String(),
-  attempts: Type.Integer(),
-  deadAt: Type.String({ format: 'date-time' }),
-  replays: Type.Integer(),
-  lastReplayAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-});
-const ReplayOutcomeSchema = Type.Object({
-  id: Type.String(),
-  outcome: Type.String({ description: 'delivered | duplicate | failed' }),
-  error: Type.Optional(Type.String()),
-});
 const IdParams = Type.Object({ id: Type.String({ format: 'uuid' }) });
 
 /**
@@ -163,7 +133,7 @@ export function installDeadLetterRoutes(app: ServiceApp, base: string, queue: De
         tags,
         summary: 'Dead letters of this service, oldest first',
         querystring: Type.Object({ messageName: Type.Optional(Type.String({ maxLength: 200 })), limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }),
-        response: { 200: Type.Object({ items: Type.Array(DeadLetterSummarySchema), total: Type.Integer() }) },
+        response: { 200: Type.Object({ items: Type.Array(DeadLetterSummary), total: Type.Integer() }) },
       },
     },
     async (request) => queue.list(request.query),

@@ -2,3 +2,4 @@ export * from './define.ts';
 export * from './envelope.ts';
 export * from './registry.ts';
 export * from './validate.ts';
+export * from './dead-letters.ts';

@@ -1,6 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { AppError, Type, propagationHeaders, type ServiceApp, type Static } from '@bazaar/chassis';
 import { consumingServices, routeFor, routeTable, topology, type ServiceName } from '@bazaar/topology';
+import { DeadLetterSummary as ServiceDeadLetter, ReplayOutcome as ServiceReplayOutcome } from '@bazaar/contracts/messages';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
 import { upstreamFailure } from '../proxy/data-plane.ts';
@@ -44,31 +45,12 @@ const ServiceNameParam = Type.String({ pattern: '^[a-z][a-z0-9-]*$', maxLength: 
 const MessageNameParam = Type.String({ minLength: 1, maxLength: 200, description: 'A message contract name, e.g. identity.user-registered.v1' });
 const ItemParams = Type.Object({ service: ServiceNameParam, id: Type.String({ format: 'uuid' }) });
 
-const DeadLetterSummary = Type.Object(
-  {
-    id: Type.String({ format: 'uuid' }),
-    service: Type.String(),
-    messageId: Type.Union([Type.String(), Type.Null()]),
-    messageName: Type.Union([Type.String(), Type.Null()]),
-    reason: Type.String({ description: 'SCHEMA_INVALID | UNDECODABLE | NO_HANDLER | HANDLER_FAILED' }),
-    error: Type.String(),
-    attempts: Type.Integer(),
-    deadAt: Type.String({ format: 'date-time' }),
-    replays: Type.Integer(),
-    lastReplayAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
-  },
-  // The gateway gathers; whatever a service adds to its summaries is passed on.
-  { additionalProperties: true },
-);
+// The gateway gathers; whatever a service adds to its summaries is passed on.
+const DeadLetterSummary = Type.Object(ServiceDeadLetter.properties, { additionalProperties: true });
 const ServiceStatuses = Type.Record(Type.String(), Type.Union([Type.Literal('ok'), Type.Literal('unavailable')]), {
   description: 'Every service asked, and whether it answered; an unavailable service contributes nothing to the answer',
 });
-const ReplayOutcome = Type.Object({
-  service: Type.String(),
-  id: Type.String(),
-  outcome: Type.String({ description: 'delivered | duplicate | failed' }),
-  error: Type.Optional(Type.String()),
-});
+const ReplayOutcome = Type.Object({ service: Type.String(), ...ServiceReplayOutcome.properties });
 
 type Status = 'ok' | 'unavailable';
 /** An item of a service's answer (a summary, a replay outcome), tagged with the service it came from. */
