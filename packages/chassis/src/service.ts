@@ -251,6 +251,8 @@ function installMessaging<C extends BaseConfig>(
       metrics: context.metrics,
       maxAttempts: config.MESSAGE_MAX_ATTEMPTS,
       backoffBaseMs: config.MESSAGE_BACKOFF_BASE_MS,
+      // Renew well within the lease, so a long handler keeps its message.
+      extendEveryMs: Math.max(100, Math.floor(config.MESSAGE_LEASE_MS / 3)),
     });
     if (declared.prefix) installDeadLetterRoutes(app, `${declared.prefix}/admin/dlq`, new DeadLetterQueue(db, consumer));
   }
