@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createService, loadConfig, type ServiceApp } from '@bazaar/chassis';
+import { createService, loadConfig, type Database, type ServiceApp } from '@bazaar/chassis';
 import { freshDatabase } from '@bazaar/runtime/testing/databases';
 import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
 import { catalogService } from '../app.ts';
@@ -8,6 +8,7 @@ import { CatalogConfig } from '../config.ts';
 import { seedDemoCatalog } from '../persistence/demo-catalog.ts';
 
 let app: ServiceApp;
+let database: Database;
 let tokens: TestTokens;
 let adminToken: string;
 let customerToken: string;
@@ -17,6 +18,7 @@ after(() => cleanup());
 
 before(async () => {
   const { db, drop } = await freshDatabase('catalog', catalogService.migrations);
+  database = db;
   cleanup = async () => {
     await app.close();
     await drop();
@@ -122,6 +124,13 @@ describe('administration', () => {
     assert.equal(deactivated.json().active, false);
     const search = await app.inject({ url: '/api/catalog/products?q=widget' });
     assert.ok(!search.json().items.some((p: { id: string }) => p.id === product.id), 'inactive products are not listed');
+
+    // Every change wrote its event to the outbox, keyed by the product, in order.
+    const { rows } = await database.query<{ message_name: string; key: string; body: string }>('SELECT message_name, key, body FROM outbox WHERE key = $1 ORDER BY outbox.seq', [product.id]);
+    assert.deepEqual(rows.map((r) => r.message_name), ['catalog.product-changed.v1', 'catalog.stock-changed.v1', 'catalog.product-changed.v1', 'catalog.product-changed.v1']);
+    const events = rows.map((r) => JSON.parse(r.body).data);
+    assert.deepEqual([events[0].change, events[0].version, events[2].name, events[3].active], ['created', 1, 'Renamed Widget', false]);
+    assert.deepEqual([events[1].onHand, events[1].available, events[1].reason], [5, 5, 'initial stock']);
   });
 
   it('refuses mass assignment, unknown categories and customers', async () => {
