@@ -40,6 +40,10 @@ describe('POST /api/identity/register', () => {
     assert.equal(res.statusCode, 409);
     assert.match(res.headers['content-type'] as string, /^application\/problem\+json/);
     assert.equal(res.json().code, 'EMAIL_TAKEN');
+    // The account and its event commit together: one event, for the registration that succeeded.
+    const { rows } = await identity.db.query<{ body: string }>(`SELECT body FROM outbox WHERE message_name = 'identity.user-registered.v1' AND body::jsonb->'data'->>'email' = $1`, [email]);
+    assert.equal(rows.length, 1);
+    assert.equal(JSON.parse(rows[0]!.body).data.name, 'First');
   });
 
   it('lets exactly one of many concurrent registrations of one email succeed', async () => {
