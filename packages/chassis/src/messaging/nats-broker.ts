@@ -503,7 +503,7 @@ class NatsSubscription {
     }
     if (source.handles && !source.handles.has(message.subject.split('.').slice(EVENT_SUBJECT_HEAD).join('.'))) {
       // An event of the durable's domain that this group does not handle.
-      await message.ackAck().catch(() => {});
+      message.ack();
       return;
     }
     const keepLease = setInterval(() => message.working(), Math.max(100, this.leaseMs / 3));
@@ -533,8 +533,11 @@ class NatsSubscription {
       message: decodeMessage(raw),
       raw,
       attempt: message.info.deliveryCount,
+      // A plain ack, not a confirmed one: a lost ack only means a redelivery, which the
+      // consumer's inbox absorbs, and waiting for the server's reply costs a round trip
+      // per message. The server still takes acks in order, before the next delivery.
       ack: async () => {
-        if (settle()) await message.ackAck();
+        if (settle()) message.ack();
       },
       retry: async (delayMs) => {
         if (!settle()) return;
