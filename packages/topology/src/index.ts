@@ -68,9 +68,6 @@ export const serviceNames = Object.keys(topology) as ServiceName[];
 /** Services that handle messages (each is a consumer group of that name). */
 export const consumingServices = serviceNames.filter((name) => topology[name].consumes.length > 0);
 
-/** Services that write messages to an outbox. */
-export const publishingServices = serviceNames.filter((name) => topology[name].publishes.length > 0);
-
 /** Who publishes and who consumes `message` (a contract name). */
 export function messageFlow(message: string): { publishers: ServiceName[]; consumers: ServiceName[] } {
   return {

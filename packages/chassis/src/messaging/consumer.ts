@@ -3,7 +3,7 @@ import { context, propagation, trace, SpanKind, SpanStatusCode, type Span } from
 import type pg from 'pg';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
-import { checkMessage, type Envelope, type MessageData, type MessageName } from '@bazaar/contracts/messages';
+import { checkMessage, messageName, type Envelope, type MessageData, type MessageName } from '@bazaar/contracts/messages';
 import type { Database } from '../database.ts';
 import { withRequestContext } from '../request-context.ts';
 import { tracer } from '../telemetry.ts';
@@ -136,7 +136,7 @@ export class MessageConsumer {
   async receive(delivery: Delivery): Promise<void> {
     const started = performance.now();
     const message = delivery.message as Partial<Envelope> | undefined;
-    const name = typeof message?.type === 'string' && typeof message.version === 'number' ? `${message.type}.v${message.version}` : 'unknown';
+    const name = nameOf(message) ?? 'unknown';
     const span = this.startSpan(message, name, delivery.attempt);
     let outcome: Outcome;
     try {
@@ -213,7 +213,7 @@ export class MessageConsumer {
       this.options.db.transaction(async (tx) => {
         const { rowCount } = await tx.query(
           'INSERT INTO inbox (consumer, message_id, message_name) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING',
-          [this.options.group, envelope.id, `${envelope.type}.v${envelope.version}`],
+          [this.options.group, envelope.id, messageName(envelope)],
         );
         if (rowCount === 0) {
           await inTransaction?.(tx);
@@ -235,7 +235,7 @@ export class MessageConsumer {
   private async deadLetter(delivery: Delivery, reason: DeadLetterReason, error: string): Promise<void> {
     const message = delivery.message as Partial<Envelope> | undefined;
     const id = typeof message?.id === 'string' && /^[0-9a-f-]{36}$/i.test(message.id) ? message.id : null;
-    const name = typeof message?.type === 'string' && typeof message.version === 'number' ? `${message.type}.v${message.version}` : null;
+    const name = nameOf(message);
     await this.options.db.query(
       `INSERT INTO dead_letters (id, consumer, message_id, message_name, raw, reason, error, attempts)
        VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
@@ -266,6 +266,11 @@ export class MessageConsumer {
       parent,
     );
   }
+}
+
+/** The message name of a delivery that may not be a valid envelope; null when it has none. */
+function nameOf(message: Partial<Envelope> | undefined): string | null {
+  return typeof message?.type === 'string' && typeof message.version === 'number' ? messageName(message as Envelope) : null;
 }
 
 function describeError(error: unknown): string {

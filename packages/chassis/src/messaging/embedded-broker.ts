@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
-import type { Envelope } from '@bazaar/contracts/messages';
+import { messageName, type Envelope } from '@bazaar/contracts/messages';
 import { decodeMessage, encodeEnvelope, type Broker, type BrokerOptions, type Delivery, type DeliveryHandler, type MessageFlows, type SubscribeOptions, type Subscription } from './broker.ts';
 
 /**
@@ -94,7 +94,7 @@ export class EmbeddedBroker implements Broker {
        SELECT pg_notify('bazaar_broker', g) FROM (SELECT DISTINCT group_name AS g FROM delivered) AS groups`,
       [
         messages.map((m) => m.id),
-        messages.map((m) => `${m.type}.v${m.version}`),
+        messages.map(messageName),
         messages.map((m) => m.key),
         messages.map((m) => m.destination ?? null),
         messages.map((m) => encodeEnvelope(m)),

@@ -19,7 +19,7 @@ import {
   type JsMsg,
   type StreamConfig,
 } from '@nats-io/jetstream';
-import type { Envelope } from '@bazaar/contracts/messages';
+import { messageName, type Envelope } from '@bazaar/contracts/messages';
 import { decodeMessage, encodeEnvelope, type Broker, type BrokerOptions, type Delivery, type DeliveryHandler, type MessageFlows, type SubscribeOptions, type Subscription } from './broker.ts';
 
 export interface NatsBrokerOptions extends BrokerOptions {
@@ -237,7 +237,7 @@ export class NatsBroker implements Broker {
 
   /** `<prefix>.events.<domain>.<partition>.<name>` or `<prefix>.commands.<destination>.<partition>.<name>`. */
   private subjectOf(message: Envelope): string {
-    const name = `${message.type}.v${message.version}`;
+    const name = messageName(message);
     if (!SUBJECT_TAIL.test(name)) throw new Error(`"${name}" cannot be part of a NATS subject`);
     const partition = partitionOf(message.key, this.partitions);
     const destination = message.destination ?? null;

@@ -3,7 +3,7 @@ import { context } from '@opentelemetry/api';
 import type pg from 'pg';
 import { Gauge, type Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
-import { checkMessageData, parseMessageName, type Envelope, type MessageData, type MessageName } from '@bazaar/contracts/messages';
+import { checkMessageData, messageName, parseMessageName, type Envelope, type MessageData, type MessageName } from '@bazaar/contracts/messages';
 import type { Database, Queryable } from '../database.ts';
 import { currentRequestContext } from '../request-context.ts';
 import { injectTraceContext } from '../telemetry.ts';
@@ -79,7 +79,7 @@ export class Outbox {
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
          RETURNING 1)
        SELECT pg_notify('bazaar_outbox', '') FROM rows LIMIT 1`,
-      [envelopes.map((e) => e.id), envelopes.map((e) => `${e.type}.v${e.version}`), envelopes.map((e) => e.key), envelopes.map((e) => JSON.stringify(e))],
+      [envelopes.map((e) => e.id), envelopes.map(messageName), envelopes.map((e) => e.key), envelopes.map((e) => JSON.stringify(e))],
     );
   }
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { after, afterEach, beforeEach, describe, it } from 'node:test';
+import { afterEach, beforeEach, describe, it } from 'node:test';
 import { context, trace } from '@opentelemetry/api';
 import type { MessageData } from '@bazaar/contracts/messages';
 import { freshDatabase, testServerUrl } from '../../../runtime/src/testing/databases.ts';
@@ -37,7 +37,6 @@ for (const adapter of ['embedded', 'nats'] as const) {
       await backend.cleanup();
       await database.drop();
     });
-    after(() => {});
 
     async function broker(options = {}): Promise<Broker> {
       const b = backend.connect({ leaseMs: 1_000, ...options });

@@ -16,8 +16,6 @@ export const messageContracts = {
 export type MessageName = keyof typeof messageContracts;
 export type MessageData<N extends MessageName> = Static<(typeof messageContracts)[N]['schema']>;
 
-export const messageNames = Object.keys(messageContracts) as MessageName[];
-
 export function isMessageName(name: string): name is MessageName {
   return Object.hasOwn(messageContracts, name);
 }

@@ -1,8 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { pino } from 'pino';
 import type { FastifyBaseLogger } from 'fastify';
-import { Registry } from 'prom-client';
-import type { Envelope } from '@bazaar/contracts/messages';
+import { parseMessageName, type Envelope } from '@bazaar/contracts/messages';
 import type { Database } from '../../database.ts';
 import type { Broker, BrokerOptions } from '../broker.ts';
 import { EmbeddedBroker } from '../embedded-broker.ts';
@@ -59,11 +58,7 @@ export async function backlog(db: Database): Promise<number> {
   return rows[0]!.n;
 }
 
-export function metricsRegistry(): Registry {
-  return new Registry();
-}
-
 export function envelopeOf(name: string, key: string, data: unknown): Envelope {
-  const match = /^(.+)\.v(\d+)$/.exec(name)!;
-  return { id: randomUUID(), type: match[1]!, version: Number(match[2]), time: new Date().toISOString(), key, correlationId: randomUUID(), causationId: null, data };
+  const { type, version } = parseMessageName(name);
+  return { id: randomUUID(), type, version, time: new Date().toISOString(), key, correlationId: randomUUID(), causationId: null, data };
 }
