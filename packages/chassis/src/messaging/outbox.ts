@@ -85,7 +85,7 @@ export class Outbox {
 }
 
 export interface RelayOptions {
-  /** The service's database; the relay keeps one of its connections to LISTEN and hold the relay lock. */
+  /** The service's database; the relay keeps one of its connections to LISTEN, hold the relay lock, read the outbox and mark rows published. */
   db: Database;
   broker: Broker;
   log: FastifyBaseLogger;
@@ -171,6 +171,10 @@ export class OutboxRelay {
     }
     try {
       await client.query('LISTEN bazaar_outbox');
+      // This connection only reads the outbox and marks rows published: a mark lost in a
+      // crash means the rows go again (de-duplicated by the broker, absorbed by inboxes),
+      // so it need not wait for a disk sync.
+      await client.query('SET synchronous_commit = off');
     } catch (error) {
       client.release(error as Error);
       throw error;
@@ -233,7 +237,9 @@ export class OutboxRelay {
 
   /** Publishes one batch of unpublished rows; returns how many it read. */
   private async publishBatch(): Promise<number> {
-    const { rows } = await this.options.db.query<OutboxRow>(
+    const relay = this.listener;
+    if (!relay) throw new Error('the relay lost its connection');
+    const { rows } = await relay.query<OutboxRow>(
       // ORDER BY the column, not the text alias: "10" sorts before "9".
       'SELECT seq::text AS seq, key, body FROM outbox WHERE published_at IS NULL ORDER BY outbox.seq LIMIT $1',
       [this.options.batchSize],
@@ -243,12 +249,8 @@ export class OutboxRelay {
     // parallel. If it rejects, nothing is marked and the whole batch goes again (the
     // broker de-duplicates on message ids).
     await this.options.broker.publish(rows.map((row) => JSON.parse(row.body) as Envelope));
-    // Asynchronous commit: if a crash loses this mark, the rows are published again
-    // (de-duplicated by the broker, absorbed by inboxes); no disk sync on the hot path.
-    await this.options.db.transaction(async (tx) => {
-      await tx.query('SET LOCAL synchronous_commit = off');
-      await tx.query('UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])', [rows.map((r) => r.seq)]);
-    });
+    // On the relay's connection: asynchronous commit, one round trip.
+    await relay.query('UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])', [rows.map((r) => r.seq)]);
     this.published += rows.length;
     return rows.length;
   }
