@@ -9,6 +9,7 @@ import { after, afterEach, beforeEach, describe, it } from 'node:test';
 import pg from 'pg';
 import { createDatabaseIfMissing, databaseUrl, Outbox } from '@bazaar/chassis';
 import { freshDatabase, testServerUrl } from '@bazaar/runtime/testing/databases';
+import { eventually } from '@bazaar/runtime/testing/eventually';
 
 /**
  * Faults with real processes, real PostgreSQL and a real broker, on both adapters:
@@ -81,14 +82,10 @@ async function counts(setup: Setup): Promise<{ total: number; distinct: number; 
   return rows[0]!;
 }
 
+/** Reads until `done`, naming the last reading if it never gets there. */
 async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await read();
-    if (done(value)) return value;
-    if (Date.now() > deadline) throw new Error(`${what}: not reached within ${timeoutMs} ms (last: ${JSON.stringify(value)})`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
+  let last: T | undefined;
+  return eventually(async () => (done((last = await read())) ? last : undefined), () => `${what} (last: ${JSON.stringify(last)})`, timeoutMs);
 }
 
 async function embeddedBroker(): Promise<{ url: string; name: string }> {

@@ -12,6 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { BaseConfig, EmbeddedBroker, MESSAGING_MIGRATIONS, createService, loadConfig, migrate, type MessageContext, type MessageHandlers } from '@bazaar/chassis';
 import type { Envelope } from '@bazaar/contracts/messages';
 import { freshDatabase } from '@bazaar/runtime/testing/databases';
+import { eventually } from '@bazaar/runtime/testing/eventually';
 import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
 import { messageFlows, routedServices, serviceUrlVariable, topology, type ServiceName } from '@bazaar/topology';
 import { createGatewayService } from '../app.ts';
@@ -113,7 +114,7 @@ export async function startDlqFixture(label = 'dlq'): Promise<DlqFixture> {
         data: { userId, email: `${userId.slice(0, 8)}@example.com`, name: 'Dee Letter', registeredAt: new Date().toISOString() },
       };
       await broker.publish([envelope]);
-      const deadLetterId = await waitFor(async () => {
+      const deadLetterId = await eventually(async () => {
         const { rows } = await serviceDb.db.query<{ id: string }>('SELECT id FROM dead_letters WHERE message_id = $1', [envelope.id]);
         return rows[0]?.id;
       }, `message ${envelope.id} to be dead-lettered`);
@@ -137,16 +138,6 @@ export async function startDlqFixture(label = 'dlq'): Promise<DlqFixture> {
   } catch (error) {
     await close();
     throw error;
-  }
-}
-
-async function waitFor<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 

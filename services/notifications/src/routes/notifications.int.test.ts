@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import { EmbeddedBroker, createService, loadConfig, type Database, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
 import { checkMessage, type Envelope, type MessageData } from '@bazaar/contracts/messages';
 import { freshDatabase } from '@bazaar/runtime/testing/databases';
+import { eventually } from '@bazaar/runtime/testing/eventually';
 import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
 import { notificationsService } from '../app.ts';
 import { NotificationsConfig } from '../config.ts';
@@ -79,16 +79,6 @@ async function inbox(token: string, query = ''): Promise<{ items: Array<Record<s
   const res = await app.inject({ url: `/api/notifications${query}`, headers: auth(token) });
   assert.equal(res.statusCode, 200, res.body);
   return res.json();
-}
-
-async function eventually<T>(probe: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await sleep(50);
-  }
 }
 
 /** How many deliveries of user-registered the consumer settled with `outcome` (its Prometheus counter). */
