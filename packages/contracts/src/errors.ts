@@ -46,6 +46,24 @@ export const errorCatalogue = {
 
   // notifications
   NOTIFICATION_NOT_FOUND: { status: 404, title: 'No such notification' },
+
+  // orders
+  ORDER_NOT_FOUND: { status: 404, title: 'No such order' },
+  IDEMPOTENCY_KEY_REQUIRED: { status: 400, title: 'This request needs an Idempotency-Key header' },
+  IDEMPOTENCY_KEY_REUSED: { status: 422, title: 'This Idempotency-Key was already used with a different request' },
+  IDEMPOTENCY_KEY_IN_PROGRESS: { status: 409, title: 'A request with this Idempotency-Key is still being processed' },
+  PRODUCT_UNAVAILABLE: { status: 422, title: 'A product in the order does not exist or is not for sale' },
+  CURRENCY_MISMATCH: { status: 422, title: 'The products of one order must be priced in one currency' },
+  ORDER_NOT_CANCELLABLE: { status: 409, title: 'The order can no longer be cancelled' },
+  ORDER_CONFLICT: { status: 409, title: 'The order was changed concurrently; try again' },
+  SAGA_NOT_FOUND: { status: 404, title: 'No checkout saga for this order' },
+
+  // payments
+  CARD_INVALID: { status: 422, title: 'The card details are not valid' },
+  CARD_EXPIRED: { status: 422, title: 'The card has expired' },
+
+  // shipping
+  SHIPMENT_NOT_FOUND: { status: 404, title: 'No such shipment' },
 } as const satisfies Record<string, { status: number; title: string }>;
 
 export type ErrorCode = keyof typeof errorCatalogue;

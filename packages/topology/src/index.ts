@@ -5,7 +5,7 @@
  * and the architecture tests all read this file; nothing else hard-codes it.
  */
 
-export type ServiceName = 'gateway' | 'identity' | 'catalog' | 'notifications';
+export type ServiceName = 'gateway' | 'identity' | 'catalog' | 'orders' | 'payments' | 'shipping' | 'notifications';
 
 export interface ServiceDefinition {
   /** What the service is for, one line (shown in the README and the launcher). */
@@ -30,7 +30,7 @@ export const topology = {
     port: 8080,
     database: null,
     routes: [],
-    dependsOn: ['identity', 'catalog', 'notifications'],
+    dependsOn: ['identity', 'catalog', 'orders', 'payments', 'shipping', 'notifications'],
     publishes: [],
     consumes: [],
   },
@@ -49,8 +49,69 @@ export const topology = {
     database: 'bazaar_catalog',
     routes: ['/api/catalog'],
     dependsOn: ['identity'],
-    publishes: ['catalog.product-changed.v1', 'catalog.stock-changed.v1'],
-    consumes: [],
+    publishes: [
+      'catalog.product-changed.v1',
+      'catalog.stock-changed.v1',
+      'catalog.reserve-stock-result.v1',
+      'catalog.commit-stock-result.v1',
+      'catalog.release-stock-result.v1',
+    ],
+    consumes: ['catalog.reserve-stock.v1', 'catalog.commit-stock.v1', 'catalog.release-stock.v1'],
+  },
+  orders: {
+    summary: 'Event-sourced orders with their read models; orchestrates the checkout saga',
+    port: 8083,
+    database: 'bazaar_orders',
+    routes: ['/api/orders'],
+    dependsOn: ['identity', 'catalog', 'payments'],
+    publishes: [
+      'orders.order-confirmed.v1',
+      'orders.order-cancelled.v1',
+      'catalog.reserve-stock.v1',
+      'catalog.commit-stock.v1',
+      'catalog.release-stock.v1',
+      'payments.authorize-payment.v1',
+      'payments.capture-payment.v1',
+      'payments.void-payment.v1',
+      'payments.refund-payment.v1',
+      'shipping.create-shipment.v1',
+      'shipping.cancel-shipment.v1',
+    ],
+    consumes: [
+      'catalog.reserve-stock-result.v1',
+      'catalog.commit-stock-result.v1',
+      'catalog.release-stock-result.v1',
+      'payments.authorize-payment-result.v1',
+      'payments.capture-payment-result.v1',
+      'payments.void-payment-result.v1',
+      'payments.refund-payment-result.v1',
+      'shipping.create-shipment-result.v1',
+      'shipping.cancel-shipment-result.v1',
+    ],
+  },
+  payments: {
+    summary: 'A simulated card processor: tokens, authorize, capture, void, refund; brand and last four only',
+    port: 8084,
+    database: 'bazaar_payments',
+    routes: ['/api/payments'],
+    dependsOn: ['identity'],
+    publishes: [
+      'payments.authorize-payment-result.v1',
+      'payments.capture-payment-result.v1',
+      'payments.void-payment-result.v1',
+      'payments.refund-payment-result.v1',
+      'payments.payment-refunded.v1',
+    ],
+    consumes: ['payments.authorize-payment.v1', 'payments.capture-payment.v1', 'payments.void-payment.v1', 'payments.refund-payment.v1'],
+  },
+  shipping: {
+    summary: 'A simulated carrier: shipments with tracking numbers, cancelled or dispatched',
+    port: 8085,
+    database: 'bazaar_shipping',
+    routes: ['/api/shipments'],
+    dependsOn: ['identity'],
+    publishes: ['shipping.create-shipment-result.v1', 'shipping.cancel-shipment-result.v1', 'shipping.shipment-dispatched.v1'],
+    consumes: ['shipping.create-shipment.v1', 'shipping.cancel-shipment.v1', 'orders.order-confirmed.v1'],
   },
   notifications: {
     summary: 'Messages to customers (welcome, order and shipment news); an inbox per customer',
@@ -59,7 +120,13 @@ export const topology = {
     routes: ['/api/notifications'],
     dependsOn: ['identity'],
     publishes: [],
-    consumes: ['identity.user-registered.v1'],
+    consumes: [
+      'identity.user-registered.v1',
+      'orders.order-confirmed.v1',
+      'orders.order-cancelled.v1',
+      'shipping.shipment-dispatched.v1',
+      'payments.payment-refunded.v1',
+    ],
   },
 } as const satisfies Record<ServiceName, ServiceDefinition>;
 

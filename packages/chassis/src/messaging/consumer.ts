@@ -18,6 +18,8 @@ export interface MessageContext {
   /** Adds outgoing messages in `tx`; their causation id is this message. */
   outbox: Outbox;
   log: FastifyBaseLogger;
+  /** Which delivery of this message this is (1 the first time; a replayed dead letter starts again at 1). */
+  attempt: number;
 }
 
 export type MessageHandler<N extends MessageName> = (data: MessageData<N>, message: MessageContext) => Promise<void>;
@@ -178,7 +180,7 @@ export class MessageConsumer {
     }
     const keepLease = setInterval(() => void delivery.extend().catch(() => {}), this.options.extendEveryMs);
     try {
-      const duplicate = await this.handle(envelope, handler);
+      const duplicate = await this.handle(envelope, handler, undefined, delivery.attempt);
       await delivery.ack();
       return duplicate ? 'duplicate' : 'handled';
     } catch (error) {
@@ -207,7 +209,7 @@ export class MessageConsumer {
    * Runs the handler in one transaction with the inbox record; returns true when
    * the inbox already had the message (a redelivery), in which case nothing runs.
    */
-  async handle(envelope: Envelope, handler: MessageHandler<MessageName>, inTransaction?: (tx: pg.PoolClient) => Promise<void>): Promise<boolean> {
+  async handle(envelope: Envelope, handler: MessageHandler<MessageName>, inTransaction?: (tx: pg.PoolClient) => Promise<void>, attempt = 1): Promise<boolean> {
     const request = { requestId: envelope.correlationId, causationId: envelope.id };
     return context.with(withRequestContext(context.active(), request), () =>
       this.options.db.transaction(async (tx) => {
@@ -220,7 +222,7 @@ export class MessageConsumer {
           return true;
         }
         const log = this.options.log.child({ messageId: envelope.id, correlationId: envelope.correlationId });
-        await handler(envelope.data as never, { tx, envelope, outbox: this.options.outbox, log });
+        await handler(envelope.data as never, { tx, envelope, outbox: this.options.outbox, log, attempt });
         await inTransaction?.(tx);
         return false;
       }),

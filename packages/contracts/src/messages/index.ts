@@ -3,3 +3,4 @@ export * from './envelope.ts';
 export * from './registry.ts';
 export * from './validate.ts';
 export * from './dead-letters.ts';
+export { OrderLine, ShippingAddress } from './checkout.ts';

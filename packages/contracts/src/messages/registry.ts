@@ -1,5 +1,6 @@
 import type { Static } from 'typebox';
 import { catalogMessages } from './catalog.ts';
+import { checkoutMessages } from './checkout.ts';
 import { identityMessages } from './identity.ts';
 import type { MessageContract } from './define.ts';
 
@@ -11,6 +12,7 @@ import type { MessageContract } from './define.ts';
 export const messageContracts = {
   ...identityMessages,
   ...catalogMessages,
+  ...checkoutMessages,
 } as const satisfies Record<string, MessageContract>;
 
 export type MessageName = keyof typeof messageContracts;

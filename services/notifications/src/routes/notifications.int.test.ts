@@ -71,7 +71,7 @@ function userRegistered(customer: { userId: string; email: string; name: string 
 /** Runs the handler as the consumer does: in one transaction (here without the inbox). */
 function handle(envelope: Envelope): Promise<void> {
   return db.transaction((client) =>
-    handlers['identity.user-registered.v1']!(envelope.data as UserRegistered, { tx: client, envelope, outbox: context.outbox, log: context.log }),
+    handlers['identity.user-registered.v1']!(envelope.data as UserRegistered, { tx: client, envelope, outbox: context.outbox, log: context.log, attempt: 1 }),
   );
 }
 
@@ -119,7 +119,7 @@ describe('welcoming new customers', () => {
     await assert.rejects(
       db.transaction(async (client) => {
         const envelope = userRegistered(alan);
-        await handlers['identity.user-registered.v1']!(envelope.data as UserRegistered, { tx: client, envelope, outbox: context.outbox, log: context.log });
+        await handlers['identity.user-registered.v1']!(envelope.data as UserRegistered, { tx: client, envelope, outbox: context.outbox, log: context.log, attempt: 1 });
         throw rollback;
       }),
       rollback,
