@@ -1,0 +1,247 @@
+/**
+ * The checkout saga orchestrator. Every decision runs in one transaction that
+ * locks the saga's row, loads the order, appends the decided events, projects the
+ * read models, writes the next command to the outbox and moves the saga's
+ * deadline — so the state is persisted before each step is sent, and a restarted
+ * orchestrator carries on from the stream: the deadline sweeper resends or
+ * compensates whatever was in flight.
+ */
+import type { FastifyBaseLogger } from 'fastify';
+import { Counter, Gauge, type Registry } from 'prom-client';
+import type { Database, Outbox, Queryable } from '@bazaar/chassis';
+import { NotCancellableError, onCancel, onDeadline, onReply, pendingCommand, type Action, type Reply } from '../domain/checkout.ts';
+import type { OrderEvent } from '../domain/order-events.ts';
+import type { Order } from '../domain/order.ts';
+import type { OrderEventStore } from '../persistence/order-event-store.ts';
+import type { OrderProjections } from '../persistence/order-projections.ts';
+import { sendCommand } from './saga-commands.ts';
+
+export interface SagaSettings {
+  /** How long a step may take before the saga gives up on it and compensates. */
+  stepTimeoutMs: number;
+  /** How long catalog holds reserved stock that is neither committed nor released. */
+  reservationTtlMs: number;
+  /** Backoff between attempts of a compensation that failed or went unanswered. */
+  compensationBackoffBaseMs: number;
+  compensationBackoffMaxMs: number;
+  /** From this many attempts on, a compensation counts as stuck (metric, error log). */
+  stuckAfterAttempts: number;
+}
+
+export type SagaInput = { kind: 'reply'; reply: Reply } | { kind: 'deadline' } | { kind: 'cancel' };
+
+interface SagaRow {
+  status: string;
+  awaiting: string | null;
+  attempts: number;
+}
+
+export class OrderNotFoundError extends Error {}
+export { NotCancellableError };
+
+export class CheckoutSaga {
+  private readonly options: {
+    db: Database;
+    store: OrderEventStore;
+    projections: OrderProjections;
+    outbox: Outbox;
+    settings: SagaSettings;
+    log: FastifyBaseLogger;
+  };
+  private readonly outcomes: Counter<'outcome'> | undefined;
+  private readonly retries: Counter<'compensation'> | undefined;
+
+  constructor(options: CheckoutSaga['options'] & { metrics?: Registry }) {
+    this.options = options;
+    if (options.metrics) {
+      const registers = [options.metrics];
+      this.outcomes = new Counter({ name: 'checkout_sagas_completed_total', help: 'Checkout sagas that ended, by outcome', labelNames: ['outcome'], registers });
+      this.retries = new Counter({ name: 'saga_compensation_retries_total', help: 'Compensations sent again after a failure or a missed deadline', labelNames: ['compensation'], registers });
+      const { db, settings } = options;
+      new Gauge({
+        name: 'saga_compensations_stuck',
+        help: `Sagas whose current compensation has failed ${settings.stuckAfterAttempts} times or more`,
+        registers,
+        async collect() {
+          const { rows } = await db.query<{ n: string }>("SELECT count(*) AS n FROM sagas WHERE status = 'COMPENSATING' AND attempts >= $1", [settings.stuckAfterAttempts]);
+          this.set(Number(rows[0]!.n));
+        },
+      });
+      new Gauge({
+        name: 'checkout_sagas_in_flight',
+        help: 'Checkout sagas not yet confirmed or cancelled',
+        registers,
+        async collect() {
+          const { rows } = await db.query<{ n: string }>("SELECT count(*) AS n FROM sagas WHERE status IN ('RUNNING', 'COMPENSATING')");
+          this.set(Number(rows[0]!.n));
+        },
+      });
+    }
+  }
+
+  /** Starts the saga of a just-placed order (in the transaction that placed it): at most one per order. */
+  async start(tx: Queryable, order: Order, now: Date): Promise<void> {
+    const action = pendingCommand(order)!;
+    await tx.query("INSERT INTO sagas (order_id, status, awaiting, deadline_at, started_at, updated_at) VALUES ($1, 'RUNNING', $2, $3, $4, $4)", [
+      order.id,
+      action,
+      this.deadline(now, 0),
+      now,
+    ]);
+    await this.send(tx, order, action, now, 1);
+  }
+
+  /**
+   * Applies `input` to the saga of `orderId`; answers the order's new state (null
+   * when there is no such order). Throws ConcurrencyError if the stream moved on
+   * under it (the consumer retries), NotCancellableError for a late cancel.
+   */
+  async handle(tx: Queryable, orderId: string, input: SagaInput, now: Date): Promise<Order | null> {
+    const { rows } = await tx.query<SagaRow>('SELECT status, awaiting, attempts FROM sagas WHERE order_id = $1 FOR UPDATE', [orderId]);
+    const saga = rows[0];
+    const order = saga ? await this.options.store.load(tx, orderId) : null;
+    if (!saga || !order) return null;
+
+    const at = now.toISOString();
+    const events: OrderEvent[] =
+      input.kind === 'reply' ? onReply(order, input.reply, at) : input.kind === 'deadline' ? onDeadline(order, at) : onCancel(order, at);
+    if (input.kind === 'reply') {
+      const { action, outcome, code } = input.reply;
+      await this.note(tx, orderId, events.length > 0 ? 'reply' : 'reply ignored', action, outcome + (code ? ` ${code}` : ''));
+    } else if (input.kind === 'deadline') {
+      await this.note(tx, orderId, 'deadline passed', saga.awaiting, `attempt ${saga.attempts}`);
+    } else {
+      await this.note(tx, orderId, 'cancel requested', null, null);
+    }
+
+    const waitingOn = pendingCommand(order);
+    const next = await this.options.store.append(tx, order, events, now, { input: input.kind });
+    const nextAction = pendingCommand(next);
+    if (events.length > 0) {
+      await this.options.projections.project(tx, next);
+      await this.announce(tx, next, events, at);
+    }
+
+    if (nextAction === null) {
+      const status = next.status === 'CONFIRMED' ? 'CONFIRMED' : 'CANCELLED';
+      await tx.query('UPDATE sagas SET status = $2, awaiting = NULL, deadline_at = NULL, attempts = 0, updated_at = $3 WHERE order_id = $1', [orderId, status, now]);
+      if (saga.status === 'RUNNING' || saga.status === 'COMPENSATING') this.outcomes?.inc({ outcome: status.toLowerCase() });
+      await this.note(tx, orderId, status.toLowerCase(), null, next.failure?.reason ?? null);
+    } else if (nextAction !== waitingOn) {
+      await this.send(tx, next, nextAction, now, 1);
+    } else if (input.kind === 'deadline') {
+      // A compensation went unanswered: send it again, waiting longer each time.
+      const attempt = saga.attempts + 1;
+      this.retries?.inc({ compensation: nextAction });
+      if (attempt >= this.options.settings.stuckAfterAttempts) {
+        this.options.log.error({ orderId, compensation: nextAction, attempt }, 'compensation stuck: still unanswered or failing; retrying');
+      } else {
+        this.options.log.warn({ orderId, compensation: nextAction, attempt }, 'compensation unanswered; sending it again');
+      }
+      await this.send(tx, next, nextAction, now, attempt);
+    } else if (input.kind === 'reply' && input.reply.outcome === 'failed' && input.reply.action === nextAction) {
+      // A compensation answered no (a participant that cannot undo yet): try again after a backoff.
+      const wait = this.backoff(saga.attempts);
+      this.options.log.warn({ orderId, compensation: nextAction, code: input.reply.code, retryInMs: wait }, 'compensation failed; will retry');
+      await tx.query('UPDATE sagas SET deadline_at = $2, updated_at = $3 WHERE order_id = $1', [orderId, new Date(now.getTime() + wait), now]);
+    }
+    return next;
+  }
+
+  /**
+   * Handles the sagas whose deadline passed, one transaction each (replicas share
+   * the work: a saga locked by another is skipped). Answers how many it handled.
+   */
+  async sweep(now: () => Date = () => new Date(), limit = 100): Promise<number> {
+    let handled = 0;
+    while (handled < limit) {
+      const found = await this.options.db.transaction(async (tx) => {
+        const { rows } = await tx.query<{ order_id: string }>(
+          'SELECT order_id FROM sagas WHERE deadline_at <= $1 ORDER BY deadline_at LIMIT 1 FOR UPDATE SKIP LOCKED',
+          [now()],
+        );
+        if (!rows[0]) return false;
+        await this.handle(tx, rows[0].order_id, { kind: 'deadline' }, now());
+        return true;
+      });
+      if (!found) break;
+      handled++;
+    }
+    return handled;
+  }
+
+  /** The saga's timeline, for admins: every command sent, reply, deadline and retry. */
+  async timeline(db: Queryable, orderId: string) {
+    const { rows: sagas } = await db.query<{ status: string; awaiting: string | null; deadline_at: Date | null; attempts: number; started_at: Date; updated_at: Date }>(
+      'SELECT status, awaiting, deadline_at, attempts, started_at, updated_at FROM sagas WHERE order_id = $1',
+      [orderId],
+    );
+    const saga = sagas[0];
+    if (!saga) return null;
+    const { rows } = await db.query<{ at: Date; action: string; step: string | null; detail: string | null }>(
+      'SELECT at, action, step, detail FROM saga_timeline WHERE order_id = $1 ORDER BY id',
+      [orderId],
+    );
+    return {
+      orderId,
+      status: saga.status,
+      awaiting: saga.awaiting,
+      deadlineAt: saga.deadline_at?.toISOString() ?? null,
+      attempts: saga.attempts,
+      startedAt: saga.started_at.toISOString(),
+      updatedAt: saga.updated_at.toISOString(),
+      timeline: rows.map((row) => ({ at: row.at.toISOString(), action: row.action, step: row.step, detail: row.detail })),
+    };
+  }
+
+  private async send(tx: Queryable, order: Order, action: Action, now: Date, attempt: number): Promise<void> {
+    await sendCommand(tx, this.options.outbox, order, action, now, this.options.settings.reservationTtlMs);
+    const status = order.phase === 'compensating' ? 'COMPENSATING' : 'RUNNING';
+    await tx.query('UPDATE sagas SET status = $2, awaiting = $3, deadline_at = $4, attempts = $5, updated_at = $6 WHERE order_id = $1', [
+      order.id,
+      status,
+      action,
+      this.deadline(now, attempt - 1),
+      attempt,
+      now,
+    ]);
+    await this.note(tx, order.id, attempt > 1 ? 'command resent' : 'command sent', action, attempt > 1 ? `attempt ${attempt}` : null);
+  }
+
+  /** A step's deadline; a compensation sent again waits longer each time (capped). */
+  private deadline(now: Date, retries: number): Date {
+    const { stepTimeoutMs, compensationBackoffMaxMs } = this.options.settings;
+    return new Date(now.getTime() + Math.min(stepTimeoutMs * 2 ** Math.min(retries, 10), Math.max(stepTimeoutMs, compensationBackoffMaxMs)));
+  }
+
+  /** Full jitter: uniform in [0, min(cap, base · 2^attempts)]. */
+  private backoff(attempts: number): number {
+    const { compensationBackoffBaseMs: base, compensationBackoffMaxMs: cap } = this.options.settings;
+    return Math.round(Math.random() * Math.min(cap, base * 2 ** attempts));
+  }
+
+  private async announce(tx: Queryable, order: Order, events: readonly OrderEvent[], at: string): Promise<void> {
+    for (const event of events) {
+      if (event.type === 'OrderConfirmed') {
+        await this.options.outbox.add(
+          tx,
+          'orders.order-confirmed.v1',
+          {
+            orderId: order.id,
+            customerId: order.customerId,
+            total: order.total,
+            lines: order.lines.map((line) => ({ productId: line.productId, name: line.name, quantity: line.quantity, unitPrice: line.unitPrice })),
+            confirmedAt: at,
+          },
+          { key: order.id },
+        );
+      } else if (event.type === 'OrderCancelled') {
+        await this.options.outbox.add(tx, 'orders.order-cancelled.v1', { orderId: order.id, customerId: order.customerId, code: event.data.code, reason: event.data.reason, cancelledAt: at }, { key: order.id });
+      }
+    }
+  }
+
+  private async note(tx: Queryable, orderId: string, action: string, step: string | null, detail: string | null): Promise<void> {
+    await tx.query('INSERT INTO saga_timeline (order_id, action, step, detail) VALUES ($1, $2, $3, $4)', [orderId, action, step, detail]);
+  }
+}

@@ -1,0 +1,319 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { createService, loadConfig, type Database, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
+import { checkMessage, type Envelope } from '@bazaar/contracts/messages';
+import { freshDatabase } from '@bazaar/runtime/testing/databases';
+import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
+import { ordersService } from './app.ts';
+import { CheckoutSaga } from './application/checkout-saga.ts';
+import { OrdersConfig } from './config.ts';
+import type { OrderEvent } from './domain/order-events.ts';
+import { emptyOrder } from './domain/order.ts';
+import { ConcurrencyError, OrderEventStore } from './persistence/order-event-store.ts';
+import { OrderProjections } from './persistence/order-projections.ts';
+
+let app: ServiceApp;
+let context: ServiceContext;
+let db: Database;
+let tokens: TestTokens;
+let handlers: MessageHandlers;
+let saga: CheckoutSaga;
+const store = new OrderEventStore({ snapshotEvery: 3 });
+const projections = new OrderProjections();
+
+let cleanup = async () => {};
+after(() => cleanup());
+
+before(async () => {
+  const service = await freshDatabase('orders', ordersService.migrations);
+  db = service.db;
+  cleanup = async () => {
+    await app?.close();
+    await service.drop();
+  };
+  tokens = await testTokens();
+  const config = loadConfig(OrdersConfig, {
+    SERVICE_NAME: 'orders',
+    PORT: '0',
+    IDENTITY_URL: 'http://127.0.0.1:9',
+    CATALOG_URL: 'http://127.0.0.1:9',
+    PAYMENTS_URL: 'http://127.0.0.1:9',
+    SAGA_SWEEP_MS: '3600000',
+    SAGA_STEP_TIMEOUT_MS: '1000',
+    COMPENSATION_BACKOFF_BASE_MS: '10',
+    COMPENSATION_BACKOFF_MAX_MS: '1000',
+    COMPENSATION_STUCK_AFTER: '3',
+    ORDER_SNAPSHOT_EVERY: '3',
+  });
+  const built = await createService({ ...ordersService, accessTokens: () => tokens.verifier }, config, { db, logger: false });
+  ({ app, context } = built);
+  handlers = ordersService.messageHandlers!(built.context);
+  saga = new CheckoutSaga({
+    db,
+    store,
+    projections,
+    outbox: context.outbox,
+    log: context.log,
+    settings: { stepTimeoutMs: 1_000, reservationTtlMs: 60_000, compensationBackoffBaseMs: 10, compensationBackoffMaxMs: 1_000, stuckAfterAttempts: 3 },
+  });
+});
+
+const auth = (token: string) => ({ authorization: `Bearer ${token}` });
+
+async function customer(): Promise<{ id: string; token: string }> {
+  const id = randomUUID();
+  return { id, token: await tokens.issue({ userId: id, email: `${id.slice(0, 8)}@example.com`, roles: ['customer'] }) };
+}
+
+function orderPlaced(customerId: string): OrderEvent {
+  return {
+    type: 'OrderPlaced',
+    data: {
+      customerId,
+      lines: [{ productId: randomUUID(), name: 'Blue Mug', quantity: 2, unitPrice: { amount: 1250, currency: 'EUR' } }],
+      total: { amount: 2500, currency: 'EUR' },
+      shippingAddress: { name: 'Ada', line1: '1 Main St', city: 'Paris', postalCode: '75001', country: 'FR' },
+      payment: { token: 'pm_test_0123456789', brand: 'visa', last4: '4242' },
+      placedAt: new Date().toISOString(),
+    },
+  };
+}
+
+/** Places an order as POST /api/orders does after pricing and tokenizing. */
+async function place(customerId: string): Promise<string> {
+  const id = randomUUID();
+  await db.transaction(async (tx) => {
+    const order = await store.append(tx, emptyOrder(id), [orderPlaced(customerId)], new Date());
+    await projections.project(tx, order);
+    await saga.start(tx, order, new Date());
+  });
+  return id;
+}
+
+/** The commands written to the outbox for `orderId`, oldest first. */
+async function commands(orderId: string): Promise<string[]> {
+  const { rows } = await db.query<{ message_name: string }>('SELECT message_name FROM outbox WHERE key = $1 ORDER BY seq', [orderId]);
+  return rows.map((row) => row.message_name);
+}
+
+/** Delivers a participant's reply the way the consumer does: the handler in a transaction. */
+async function reply(name: string, data: Record<string, unknown>): Promise<void> {
+  const envelope: Envelope = { id: randomUUID(), type: name.replace(/\.v\d+$/, ''), version: 1, time: new Date().toISOString(), key: String(data['orderId']), correlationId: randomUUID(), causationId: null, data };
+  assert.equal(checkMessage(envelope).ok, true, `the test's ${name} must match its contract`);
+  const handler = (handlers as Record<string, (d: unknown, c: unknown) => Promise<void>>)[name]!;
+  await db.transaction((tx) => handler(data, { tx, envelope, outbox: context.outbox, log: context.log, attempt: 1 }));
+}
+
+async function view(orderId: string, token: string) {
+  const response = await app.inject({ method: 'GET', url: `/api/orders/${orderId}`, headers: auth(token) });
+  assert.equal(response.statusCode, 200, response.body);
+  return response.json();
+}
+
+describe('order event store', () => {
+  it('refuses a second writer that read the same version (optimistic concurrency)', async () => {
+    const id = randomUUID();
+    const placed = await db.transaction((tx) => store.append(tx, emptyOrder(id), [orderPlaced(randomUUID())], new Date()));
+    await db.transaction((tx) => store.append(tx, placed, [{ type: 'CancellationRequested', data: { by: 'customer' } }], new Date()));
+    await assert.rejects(
+      db.transaction((tx) => store.append(tx, placed, [{ type: 'CheckoutStepSucceeded', data: { step: 'reserve-stock' } }], new Date())),
+      ConcurrencyError,
+    );
+  });
+
+  it('snapshots every N events, and a load from the snapshot equals a full replay', async () => {
+    const id = randomUUID();
+    let order = await db.transaction((tx) => store.append(tx, emptyOrder(id), [orderPlaced(randomUUID())], new Date()));
+    for (const step of ['reserve-stock', 'authorize-payment', 'create-shipment'] as const) {
+      order = await db.transaction((tx) => store.append(tx, order, [{ type: 'CheckoutStepSucceeded', data: { step } }], new Date()));
+    }
+    const { rows } = await db.query<{ version: number }>('SELECT version FROM order_snapshots WHERE order_id = $1', [id]);
+    assert.deepEqual(rows, [{ version: 3 }]);
+    const fromSnapshot = await store.load(db, id);
+    await db.query('DELETE FROM order_snapshots WHERE order_id = $1', [id]);
+    assert.deepEqual(fromSnapshot, await store.load(db, id));
+    assert.equal(fromSnapshot!.version, 4);
+    assert.equal(fromSnapshot!.step, 'capture-payment');
+  });
+
+  it('loads streams written with an old event version (OrderPlaced v1 is upcast)', async () => {
+    const id = randomUUID();
+    const productId = randomUUID();
+    const v1 = {
+      customerId: randomUUID(),
+      items: [{ productId, name: 'Old Mug', quantity: 3, price: 700 }],
+      currency: 'EUR',
+      total: 2100,
+      shippingAddress: { name: 'Ada', line1: '1 Main St', city: 'Paris', postalCode: '75001', country: 'FR' },
+      paymentToken: 'pm_legacy_0000000001',
+      placedAt: '2025-01-01T00:00:00.000Z',
+    };
+    await db.query("INSERT INTO order_events (order_id, version, type, schema_version, data) VALUES ($1, 1, 'OrderPlaced', 1, $2)", [id, JSON.stringify(v1)]);
+    const order = await store.load(db, id);
+    assert.deepEqual(order!.lines, [{ productId, name: 'Old Mug', quantity: 3, unitPrice: { amount: 700, currency: 'EUR' } }]);
+    assert.deepEqual(order!.total, { amount: 2100, currency: 'EUR' });
+    assert.equal(order!.payment.token, 'pm_legacy_0000000001');
+  });
+
+  it('is append-only: events cannot be updated or deleted', async () => {
+    const id = randomUUID();
+    await db.transaction((tx) => store.append(tx, emptyOrder(id), [orderPlaced(randomUUID())], new Date()));
+    await assert.rejects(db.query("UPDATE order_events SET data = '{}' WHERE order_id = $1", [id]), /append-only/);
+    await assert.rejects(db.query('DELETE FROM order_events WHERE order_id = $1', [id]), /append-only/);
+  });
+});
+
+describe('checkout saga', () => {
+  it('walks the five steps on replies and confirms; the read models follow', async () => {
+    const buyer = await customer();
+    const id = await place(buyer.id);
+    assert.equal((await view(id, buyer.token)).status, 'PENDING');
+    await reply('catalog.reserve-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('payments.authorize-payment-result.v1', { orderId: id, outcome: 'succeeded', paymentId: randomUUID() });
+    await reply('shipping.create-shipment-result.v1', { orderId: id, outcome: 'succeeded', shipmentId: randomUUID(), trackingNumber: 'BZ123456789012' });
+    await reply('payments.capture-payment-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('catalog.commit-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    assert.deepEqual(await commands(id), [
+      'catalog.reserve-stock.v1',
+      'payments.authorize-payment.v1',
+      'shipping.create-shipment.v1',
+      'payments.capture-payment.v1',
+      'catalog.commit-stock.v1',
+      'orders.order-confirmed.v1',
+    ]);
+    const order = await view(id, buyer.token);
+    assert.equal(order.status, 'CONFIRMED');
+    assert.equal(order.trackingNumber, 'BZ123456789012');
+    assert.deepEqual(order.total, { amount: 2500, currency: 'EUR' });
+    assert.equal(order.payment.last4, '4242');
+    assert.ok(!JSON.stringify(order).includes('pm_test'), 'the payment token is not shown');
+    const list = (await app.inject({ method: 'GET', url: '/api/orders', headers: auth(buyer.token) })).json();
+    assert.deepEqual(list.items.map((o: { id: string; status: string }) => [o.id, o.status]), [[id, 'CONFIRMED']]);
+  });
+
+  it('a decline compensates in reverse and ends CANCELLED with the readable reason', async () => {
+    const buyer = await customer();
+    const id = await place(buyer.id);
+    await reply('catalog.reserve-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('payments.authorize-payment-result.v1', { orderId: id, outcome: 'failed', code: 'CARD_DECLINED', reason: 'Your card was declined.' });
+    assert.equal((await view(id, buyer.token)).status, 'PENDING', 'still compensating');
+    await reply('catalog.release-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    const order = await view(id, buyer.token);
+    assert.equal(order.status, 'CANCELLED');
+    assert.equal(order.reason, 'Your card was declined.');
+    assert.equal(order.code, 'CARD_DECLINED');
+    assert.deepEqual((await commands(id)).slice(2), ['catalog.release-stock.v1', 'orders.order-cancelled.v1']);
+  });
+
+  it('a redelivered or stale reply changes nothing', async () => {
+    const buyer = await customer();
+    const id = await place(buyer.id);
+    await reply('catalog.reserve-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('catalog.reserve-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('shipping.create-shipment-result.v1', { orderId: id, outcome: 'succeeded' });
+    assert.deepEqual(await commands(id), ['catalog.reserve-stock.v1', 'payments.authorize-payment.v1']);
+    const { rows } = await db.query('SELECT count(*)::int AS n FROM order_events WHERE order_id = $1', [id]);
+    assert.equal(rows[0]!['n'], 2);
+  });
+
+  it('a step past its deadline is compensated, including the step itself; an unanswered compensation is resent until it succeeds', async () => {
+    const buyer = await customer();
+    const id = await place(buyer.id);
+    await reply('catalog.reserve-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    const later = new Date(Date.now() + 2_000);
+    await saga.sweep(() => later);
+    assert.deepEqual((await commands(id)).slice(2), ['payments.void-payment.v1']);
+    // The void goes unanswered (payments is down): it is sent again after a longer wait.
+    await saga.sweep(() => new Date(later.getTime() + 1_500));
+    assert.deepEqual((await commands(id)).slice(2), ['payments.void-payment.v1', 'payments.void-payment.v1']);
+    const { rows } = await db.query<{ attempts: number; status: string }>('SELECT attempts, status FROM sagas WHERE order_id = $1', [id]);
+    assert.deepEqual(rows[0], { attempts: 2, status: 'COMPENSATING' });
+    await reply('payments.void-payment-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('catalog.release-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    const order = await view(id, buyer.token);
+    assert.equal(order.status, 'CANCELLED');
+    assert.equal(order.code, 'STEP_TIMED_OUT');
+    const admin = await tokens.issue({ userId: randomUUID(), email: 'admin@example.com', roles: ['admin'] });
+    const timeline = (await app.inject({ method: 'GET', url: `/api/orders/admin/sagas/${id}`, headers: auth(admin) })).json();
+    assert.equal(timeline.status, 'CANCELLED');
+    assert.ok(timeline.timeline.some((t: { action: string }) => t.action === 'command resent'));
+    assert.equal((await app.inject({ method: 'GET', url: `/api/orders/admin/sagas/${id}`, headers: auth(buyer.token) })).statusCode, 403);
+  });
+
+  it('the customer cancels while pending; a confirmed order answers 409; another customer sees 404', async () => {
+    const buyer = await customer();
+    const other = await customer();
+    const id = await place(buyer.id);
+    await reply('catalog.reserve-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    assert.equal((await app.inject({ method: 'POST', url: `/api/orders/${id}/cancel`, headers: auth(other.token) })).statusCode, 404);
+    assert.equal((await app.inject({ method: 'GET', url: `/api/orders/${id}`, headers: auth(other.token) })).statusCode, 404);
+    const cancel = await app.inject({ method: 'POST', url: `/api/orders/${id}/cancel`, headers: auth(buyer.token) });
+    assert.equal(cancel.statusCode, 202, cancel.body);
+    // The authorization in flight may have happened: it is voided, then the stock released.
+    assert.deepEqual((await commands(id)).slice(2), ['payments.void-payment.v1']);
+    await reply('payments.void-payment-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('catalog.release-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    assert.equal((await view(id, buyer.token)).reason, 'You cancelled the order.');
+
+    const confirmed = await place(buyer.id);
+    for (const [name, extra] of [
+      ['catalog.reserve-stock-result.v1', {}],
+      ['payments.authorize-payment-result.v1', {}],
+      ['shipping.create-shipment-result.v1', {}],
+      ['payments.capture-payment-result.v1', {}],
+      ['catalog.commit-stock-result.v1', {}],
+    ] as const) {
+      await reply(name, { orderId: confirmed, outcome: 'succeeded', ...extra });
+    }
+    const late = await app.inject({ method: 'POST', url: `/api/orders/${confirmed}/cancel`, headers: auth(buyer.token) });
+    assert.equal(late.statusCode, 409);
+    assert.equal(late.json().code, 'ORDER_NOT_CANCELLABLE');
+  });
+
+  it('rebuilds both read models from the streams', async () => {
+    const { rows: before } = await db.query('SELECT order_id, status, version, total_amount FROM order_summaries ORDER BY order_id');
+    const { rows: details } = await db.query('SELECT order_id, document FROM order_details ORDER BY order_id');
+    await db.query('UPDATE order_summaries SET status = $1', ['PENDING']);
+    const count = await projections.rebuild(db, store.allOrders(db));
+    assert.ok(count >= before.length);
+    const { rows: after } = await db.query('SELECT order_id, status, version, total_amount FROM order_summaries ORDER BY order_id');
+    const { rows: detailsAfter } = await db.query('SELECT order_id, document FROM order_details ORDER BY order_id');
+    assert.deepEqual(after.filter((row) => before.some((b) => b['order_id'] === row['order_id'])), before);
+    assert.deepEqual(detailsAfter.filter((row) => details.some((d) => d['order_id'] === row['order_id'])), details);
+  });
+});
+
+describe('POST /api/orders input', () => {
+  const body = {
+    items: [{ productId: randomUUID(), quantity: 1 }],
+    shippingAddress: { name: 'Ada', line1: '1 Main St', city: 'Paris', postalCode: '75001', country: 'FR' },
+    payment: { cardNumber: '4242424242424242', expMonth: 12, expYear: 2099, cvc: '123' },
+  };
+
+  it('requires an Idempotency-Key', async () => {
+    const buyer = await customer();
+    const response = await app.inject({ method: 'POST', url: '/api/orders', headers: auth(buyer.token), payload: body });
+    assert.equal(response.statusCode, 400);
+    assert.equal(response.json().code, 'IDEMPOTENCY_KEY_REQUIRED');
+  });
+
+  it('answers garbage with 400 problem+json, never 500', async () => {
+    const buyer = await customer();
+    const headers = { ...auth(buyer.token), 'idempotency-key': randomUUID(), 'content-type': 'application/json' };
+    for (const payload of ['{', '[]', '{"items": "many"}', JSON.stringify({ ...body, items: [{ productId: 'x', quantity: 1 }] }), JSON.stringify({ ...body, items: [{ productId: randomUUID(), quantity: 0 }] }), JSON.stringify({ ...body, payment: { ...body.payment, cvc: 'abc' } })]) {
+      const response = await app.inject({ method: 'POST', url: '/api/orders', headers, payload });
+      assert.equal(response.statusCode, 400, payload);
+      assert.match(String(response.headers['content-type']), /application\/problem\+json/);
+    }
+    assert.equal((await app.inject({ method: 'GET', url: '/api/orders/not-a-uuid', headers: auth(buyer.token) })).statusCode, 400);
+    assert.equal((await app.inject({ method: 'POST', url: '/api/orders', payload: body })).statusCode, 401);
+  });
+
+  it('answers 502 with a problem when the catalog cannot be reached', async () => {
+    const buyer = await customer();
+    const response = await app.inject({ method: 'POST', url: '/api/orders', headers: { ...auth(buyer.token), 'idempotency-key': randomUUID() }, payload: body });
+    assert.equal(response.statusCode, 502, response.body);
+    assert.equal(response.json().code, 'UPSTREAM_UNAVAILABLE');
+  });
+});

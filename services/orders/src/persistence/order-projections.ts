@@ -1,0 +1,70 @@
+import type { Queryable } from '@bazaar/chassis';
+import type { Order, OrderStatus } from '../domain/order.ts';
+import { orderView, type OrderView } from '../domain/order-view.ts';
+
+/** The channel a projection notifies (with the order id) when an order's view changed; live status streams listen on it. */
+export const ORDER_UPDATES_CHANNEL = 'order_updates';
+
+/**
+ * The read models, projected inline: in the transaction that appends the events,
+ * so a reader never sees an order older than its last answered request. Both are
+ * disposable; `rebuild` derives them again from the streams.
+ */
+export class OrderProjections {
+  async project(tx: Queryable, order: Order): Promise<void> {
+    const view = orderView(order);
+    await tx.query(
+      `INSERT INTO order_summaries (order_id, customer_id, status, total_amount, currency, item_count, placed_at, updated_at, version)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+       ON CONFLICT (order_id) DO UPDATE SET status = EXCLUDED.status, updated_at = EXCLUDED.updated_at, version = EXCLUDED.version
+       WHERE order_summaries.version < EXCLUDED.version`,
+      [order.id, order.customerId, order.status, order.total.amount, order.total.currency, order.lines.reduce((n, l) => n + l.quantity, 0), order.placedAt, order.updatedAt, order.version],
+    );
+    await tx.query(
+      `INSERT INTO order_details (order_id, customer_id, document, version) VALUES ($1, $2, $3, $4)
+       ON CONFLICT (order_id) DO UPDATE SET document = EXCLUDED.document, version = EXCLUDED.version
+       WHERE order_details.version < EXCLUDED.version`,
+      [order.id, order.customerId, JSON.stringify(view), order.version],
+    );
+    await tx.query('SELECT pg_notify($1, $2)', [ORDER_UPDATES_CHANNEL, order.id]);
+  }
+
+  async detail(db: Queryable, orderId: string): Promise<(OrderView & { customerId: string }) | null> {
+    const { rows } = await db.query<{ document: OrderView; customer_id: string }>('SELECT document, customer_id FROM order_details WHERE order_id = $1', [orderId]);
+    return rows[0] ? { ...rows[0].document, customerId: rows[0].customer_id } : null;
+  }
+
+  async listFor(db: Queryable, customerId: string, options: { status?: string | undefined; page: number; pageSize: number }) {
+    const { rows } = await db.query<{ order_id: string; status: OrderStatus; total_amount: string; currency: string; item_count: number; placed_at: Date; updated_at: Date; total: string }>(
+      `SELECT order_id, status, total_amount, currency, item_count, placed_at, updated_at, count(*) OVER () AS total
+         FROM order_summaries WHERE customer_id = $1 AND ($2::text IS NULL OR status = $2)
+        ORDER BY placed_at DESC, order_id DESC LIMIT $3 OFFSET $4`,
+      [customerId, options.status ?? null, options.pageSize, (options.page - 1) * options.pageSize],
+    );
+    return {
+      total: rows[0] ? Number(rows[0].total) : 0,
+      items: rows.map((row) => ({
+        id: row.order_id,
+        status: row.status,
+        total: { amount: Number(row.total_amount), currency: row.currency },
+        itemCount: row.item_count,
+        placedAt: row.placed_at.toISOString(),
+        updatedAt: row.updated_at.toISOString(),
+      })),
+    };
+  }
+
+  /** Empties both read models and projects every stream again; answers how many orders it projected. */
+  async rebuild(db: { transaction<T>(work: (tx: Queryable) => Promise<T>): Promise<T> }, orders: AsyncIterable<Order>): Promise<number> {
+    return db.transaction(async (tx) => {
+      await tx.query('LOCK TABLE order_summaries, order_details IN EXCLUSIVE MODE');
+      await tx.query('TRUNCATE order_summaries, order_details');
+      let count = 0;
+      for await (const order of orders) {
+        await this.project(tx, order);
+        count++;
+      }
+      return count;
+    });
+  }
+}
