@@ -61,6 +61,7 @@ export const errorCatalogue = {
   // payments
   CARD_INVALID: { status: 422, title: 'The card details are not valid' },
   CARD_EXPIRED: { status: 422, title: 'The card has expired' },
+  PAYMENT_NOT_FOUND: { status: 404, title: 'No such payment' },
 
   // shipping
   SHIPMENT_NOT_FOUND: { status: 404, title: 'No such shipment' },

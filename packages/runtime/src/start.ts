@@ -13,7 +13,7 @@
  *                                   NATS JetStream instead of the embedded broker
  *                                   (the embedded broker is one more PostgreSQL database)
  */
-import { readFile, rm } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -21,6 +21,7 @@ import { createDatabaseIfMissing, databaseUrl } from '@bazaar/chassis';
 import { BROKER_DATABASE, databaseUrlVariable, serviceNames, serviceUrlVariable, startOrder, topology, type ServiceName } from '@bazaar/topology';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
 import { formatLogLine } from './log-format.ts';
+import { RUNTIME_FILE } from './runtime-file.ts';
 import { isPortFree, portOrFree } from './ports.ts';
 import { Supervisor } from './supervisor.ts';
 
@@ -104,6 +105,7 @@ async function main(): Promise<void> {
   const shutdown = (exitCode: number): Promise<never> => {
     stopping ??= (async () => {
       say('stopping services…');
+      await rm(runtimeFile, { force: true });
       await supervisor.stop();
       if (postgres) {
         say('stopping PostgreSQL…');
@@ -126,6 +128,9 @@ async function main(): Promise<void> {
   supervisor.onFatal = () => void shutdown(1);
 
   const credentialsFile = join(stateDir, 'admin-credentials.json');
+  // Where the running system's databases and broker are, for operator tools
+  // (`npm run check:invariants`, `npm run dlq`); it holds credentials, so owner-only.
+  const runtimeFile = join(stateDir, RUNTIME_FILE);
   const addresses = {} as Record<ServiceName, string>;
   for (const name of startOrder()) {
     say(`starting ${name} on port ${ports[name]}…`);
@@ -172,6 +177,8 @@ async function main(): Promise<void> {
     'Press Ctrl-C to stop.',
     '',
   ];
+  await mkdir(stateDir, { recursive: true });
+  await writeFile(runtimeFile, JSON.stringify({ pid: process.pid, gateway, broker, databases: databaseUrls, services: urls }, null, 2), { mode: 0o600 });
   process.stdout.write(lines.join('\n') + '\n');
 }
 

@@ -81,3 +81,21 @@ export async function gatewayRequest(gateway: string, path: string, options: { m
   return { status: response.statusCode, headers: response.headers, body: parsed, text };
 }
 
+
+/** Each service's pid as the launcher's summary printed it (a restarted service has a new one). */
+export function servicePids(system: RunningSystem): Record<string, number> {
+  const pids: Record<string, number> = {};
+  for (const line of system.output) {
+    const match = /^\s+([a-z]+)\s+http:\/\/\S+\s+\(pid (\d+)/.exec(line);
+    if (match) pids[match[1]!] = Number(match[2]);
+  }
+  return pids;
+}
+
+/** The admin login the launcher's summary shows on a fresh state folder. */
+export function adminLogin(system: RunningSystem): { email: string; password: string } {
+  const line = system.output.find((l) => l.includes('admin login'));
+  const match = /admin login\s+(\S+) \/ (\S+)/.exec(line ?? '');
+  if (!match) throw new Error(`no admin login in the launcher's summary: ${line}`);
+  return { email: match[1]!, password: match[2]! };
+}

@@ -41,6 +41,8 @@ function toView(row: ProductRow): ProductView {
 export interface ProductSearch {
   q?: string | undefined;
   category?: string | undefined;
+  /** Only these products (still only active ones). */
+  ids?: readonly string[] | undefined;
   page: number;
   pageSize: number;
 }
@@ -84,6 +86,10 @@ export class ProductRepository {
     if (search.category) {
       values.push(search.category);
       where.push(`category = $${values.length}`);
+    }
+    if (search.ids) {
+      values.push(search.ids);
+      where.push(`id = ANY($${values.length}::uuid[])`);
     }
     values.push(search.pageSize, (search.page - 1) * search.pageSize);
     const { rows } = await this.db.query<ProductRow & { total: string }>(
@@ -200,13 +206,26 @@ export class ProductRepository {
   }
 
   private async stockChanged(tx: Queryable, row: ProductRow, reason: string): Promise<void> {
-    await this.outbox.add(
-      tx,
-      'catalog.stock-changed.v1',
-      { productId: row.id, onHand: row.on_hand, reserved: row.reserved, available: row.on_hand - row.reserved, version: row.version, reason: reason.slice(0, 200) || 'adjustment' },
-      { key: row.id },
-    );
+    await announceStockChange(this.outbox, tx, row, reason);
   }
+}
+
+/** The stock of a product after a change, as `catalog.stock-changed.v1` announces it. */
+export interface StockRow {
+  id: string;
+  on_hand: number;
+  reserved: number;
+  version: number;
+}
+
+/** Writes `catalog.stock-changed.v1` for `row` (its state after the change) in `tx`. */
+export async function announceStockChange(outbox: Outbox, tx: Queryable, row: StockRow, reason: string): Promise<void> {
+  await outbox.add(
+    tx,
+    'catalog.stock-changed.v1',
+    { productId: row.id, onHand: row.on_hand, reserved: row.reserved, available: row.on_hand - row.reserved, version: row.version, reason: reason.slice(0, 200) || 'adjustment' },
+    { key: row.id },
+  );
 }
 
 async function recordAdjustment(tx: Queryable, productId: string, delta: number, reason: string, actor: string, onHand: number): Promise<void> {

@@ -5,7 +5,9 @@ import { freshDatabase } from '@bazaar/runtime/testing/databases';
 import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
 import { catalogService } from '../app.ts';
 import { CatalogConfig } from '../config.ts';
+import { stockViolations } from '../domain/inventory-model.ts';
 import { seedDemoCatalog } from '../persistence/demo-catalog.ts';
+import { readLedgers } from '../testing/inventory-ledger.ts';
 
 let app: ServiceApp;
 let database: Database;
@@ -162,5 +164,84 @@ describe('administration', () => {
     assert.equal(after.json().onHand, 0);
     const zero = await app.inject({ method: 'POST', url: `/api/catalog/products/${id}/stock-adjustments`, headers: auth(adminToken), payload: { delta: 0, reason: 'nothing' } });
     assert.equal(zero.statusCode, 400);
+  });
+});
+
+describe('looking products up by id', () => {
+  /** Ids of the first `n` demo products, by name. */
+  async function someIds(n: number): Promise<string[]> {
+    const res = await app.inject({ url: `/api/catalog/products?pageSize=${n}` });
+    return res.json().items.map((p: { id: string }) => p.id);
+  }
+
+  it('answers just the products asked for, all in one page, whatever the page size', async () => {
+    const ids = await someIds(30);
+    const res = await app.inject({ url: `/api/catalog/products?ids=${ids.join(',')}` });
+    assert.equal(res.statusCode, 200, res.body);
+    const body = res.json();
+    assert.equal(body.total, 30);
+    assert.equal(body.items.length, 30, 'more than the default page size of 20');
+    assert.deepEqual(new Set(body.items.map((p: { id: string }) => p.id)), new Set(ids));
+    const two = await app.inject({ url: `/api/catalog/products?ids=${ids[3]},${ids[7]!.toUpperCase()},${ids[3]}` });
+    assert.deepEqual(
+      two.json().items.map((p: { id: string }) => p.id).sort(),
+      [ids[3], ids[7]].sort(),
+      'repeated and upper-case ids are the same products',
+    );
+  });
+
+  it('leaves out unknown and inactive products, as the public listing does', async () => {
+    const [kept, withdrawn] = await someIds(2);
+    await app.inject({ method: 'PATCH', url: `/api/catalog/products/${withdrawn}`, headers: auth(adminToken), payload: { active: false } });
+    const res = await app.inject({ url: `/api/catalog/products?ids=${kept},${withdrawn},00000000-0000-4000-8000-000000000000` });
+    assert.equal(res.statusCode, 200);
+    assert.deepEqual(
+      res.json().items.map((p: { id: string }) => p.id),
+      [kept],
+    );
+    await app.inject({ method: 'PATCH', url: `/api/catalog/products/${withdrawn}`, headers: auth(adminToken), payload: { active: true } });
+  });
+
+  it('combines with the other filters', async () => {
+    const ids = await someIds(50);
+    const res = await app.inject({ url: `/api/catalog/products?category=books&ids=${ids.join(',')}&pageSize=100` });
+    const items = res.json().items as Array<{ category: string; id: string }>;
+    assert.ok(items.length > 0);
+    assert.ok(items.every((p) => p.category === 'books' && ids.includes(p.id)));
+  });
+
+  it('rejects garbage ids and more than 50 of them with problem+json 400', async () => {
+    const [id] = await someIds(1);
+    const fiftyOne = Array.from({ length: 51 }, (_, i) => `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`).join(',');
+    const bad = ['abc', '', `${id},`, `,${id}`, `${id},abc`, `${id};${id}`, `'${id}'`, "1' OR '1'='1", `${id}x`, fiftyOne, 'x'.repeat(5000)];
+    for (const ids of bad) {
+      const res = await app.inject({ url: `/api/catalog/products?ids=${encodeURIComponent(ids)}` });
+      assert.equal(res.statusCode, 400, `ids=${ids.slice(0, 60)}: ${res.body}`);
+      assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
+      assert.equal(res.json().code, 'VALIDATION_FAILED');
+    }
+    const repeated = await app.inject({ url: `/api/catalog/products?ids=${id}&ids=${id}` });
+    assert.equal(repeated.statusCode, 400, 'ids is one comma-separated parameter');
+  });
+});
+
+describe('stock accounting', () => {
+  it('receives every unit through a stock adjustment: seeded, created with stock, or adjusted', async () => {
+    const created = await app.inject({
+      method: 'POST',
+      url: '/api/catalog/products',
+      headers: auth(adminToken),
+      payload: { sku: 'TST-100', name: 'Counted Widget', price: { amount: 500, currency: 'EUR' }, category: 'toys', onHand: 7 },
+    });
+    assert.equal(created.statusCode, 201, created.body);
+    const id = created.json().id as string;
+    const empty = await app.inject({ method: 'POST', url: '/api/catalog/products', headers: auth(adminToken), payload: { sku: 'TST-101', name: 'Empty Widget', price: { amount: 500, currency: 'EUR' }, category: 'toys' } });
+    assert.equal(empty.statusCode, 201, empty.body);
+    await app.inject({ method: 'POST', url: `/api/catalog/products/${id}/stock-adjustments`, headers: auth(adminToken), payload: { delta: -2, reason: 'broken' } });
+    const ledgers = await readLedgers(database);
+    assert.ok(ledgers.size >= 50, 'the demo catalog is counted too');
+    assert.deepEqual(ledgers.get(id), { onHand: 5, reserved: 0, sold: 0, received: 5, held: 0, committed: 0 });
+    assert.equal(ledgers.get(empty.json().id)!.received, 0);
+    for (const [product, ledger] of ledgers) assert.deepEqual(stockViolations(ledger), [], `product ${product}: ${JSON.stringify(ledger)}`);
   });
 });

@@ -4,6 +4,9 @@ import { CategorySlug, ImageUrl, ProductView, Sku, canAdjustStock } from '../dom
 import { CategoryRepository } from '../persistence/category-repository.ts';
 import { ProductRepository } from '../persistence/product-repository.ts';
 
+const uuid = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
+const MAX_IDS = 50;
+
 const ProductId = Type.Object({ id: Type.String({ format: 'uuid' }) }, { additionalProperties: false });
 const problems = { 400: Problem, 401: Problem, 403: Problem, 404: Problem, 409: Problem, 412: Problem, 422: Problem };
 
@@ -39,11 +42,18 @@ export async function catalogRoutes(app: ServiceApp, { db, outbox }: ServiceCont
     {
       schema: {
         tags: ['products'],
-        summary: 'Browse and search active products',
+        summary: 'Browse and search active products, or look up to 50 of them by id',
         querystring: Type.Object(
           {
             q: Type.Optional(Type.String({ minLength: 1, maxLength: 200, description: 'Full-text search (web search syntax: words, "phrases", -exclusions)' })),
             category: Type.Optional(CategorySlug),
+            ids: Type.Optional(
+              Type.String({
+                maxLength: 4000,
+                pattern: `^${uuid}(,${uuid})*$`,
+                description: `Only these products: up to ${MAX_IDS} comma-separated ids (one page always holds them all). Inactive or unknown ids are left out.`,
+              }),
+            ),
             page: Type.Integer({ minimum: 1, maximum: 10_000, default: 1 }),
             pageSize: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
           },
@@ -56,8 +66,12 @@ export async function catalogRoutes(app: ServiceApp, { db, outbox }: ServiceCont
       },
     },
     async (request) => {
-      const { q, category, page, pageSize } = request.query;
-      const result = await products.search({ q: q?.trim() || undefined, category, page, pageSize });
+      const { q, category, page } = request.query;
+      const ids = request.query.ids === undefined ? undefined : [...new Set(request.query.ids.toLowerCase().split(','))];
+      if (ids && ids.length > MAX_IDS) throw new AppError('VALIDATION_FAILED', `ids names ${ids.length} products; at most ${MAX_IDS} at a time`);
+      // Asking for products by id (orders pricing a whole order) gets them all in one page.
+      const pageSize = Math.max(request.query.pageSize, ids?.length ?? 0);
+      const result = await products.search({ q: q?.trim() || undefined, category, ids, page, pageSize });
       return { ...result, page, pageSize };
     },
   );

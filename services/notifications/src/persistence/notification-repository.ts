@@ -1,37 +1,49 @@
 import { randomUUID } from 'node:crypto';
 import type { Queryable } from '@bazaar/chassis';
-import type { Channel, Message, NotificationView } from '../domain/notification.ts';
+import type { Channel, DeliveryStatus, Message, NotificationView } from '../domain/notification.ts';
 
 interface NotificationRow {
   id: string;
   kind: string;
   channel: Channel;
+  order_id: string | null;
   subject: string;
   body: string;
   created_at: Date;
   read_at: Date | null;
+  delivery_status: DeliveryStatus | null;
+  sent_at: Date | null;
 }
 
-const columns = 'id, kind, channel, subject, body, created_at, read_at';
+const columns = 'id, kind, channel, order_id, subject, body, created_at, read_at, delivery_status, sent_at';
 
 function toView(row: NotificationRow): NotificationView {
   return {
     id: row.id,
     kind: row.kind,
     channel: row.channel,
+    orderId: row.order_id,
     subject: row.subject,
     body: row.body,
     createdAt: row.created_at.toISOString(),
     readAt: row.read_at?.toISOString() ?? null,
+    delivery: row.delivery_status ? { status: row.delivery_status, sentAt: row.sent_at?.toISOString() ?? null } : null,
   };
 }
 
-export interface NewNotification extends Message {
-  recipientId: string;
-  channel: Channel;
-  /** The id of the message that caused it; one notification of each kind per message. */
-  sourceMessageId: string;
-}
+/** The inbox only, or also an email to `emailTo` (sent later by the email sender, never in the handler's transaction). */
+export type Addressing = { channel: 'inbox' } | { channel: 'email'; emailTo: string };
+
+export type NewNotification = Message &
+  Addressing & {
+    recipientId: string;
+    /** The id of the message that caused it; one notification of each kind per message. */
+    sourceMessageId: string;
+    /** The business event it is about (see `dedupeKey`); one notification per event, whatever message announced it. */
+    dedupeKey: string;
+    /** The order it is about, if any. */
+    orderId?: string;
+  };
 
 export interface InboxQuery {
   unreadOnly: boolean;
@@ -50,13 +62,31 @@ export class NotificationRepository {
     this.db = db;
   }
 
-  /** Stores `notification`; false when its source message already produced one of its kind. */
+  /**
+   * Stores `notification` (an email as pending, due now); false when its source
+   * message or its business event already produced one.
+   */
   async record(notification: NewNotification): Promise<boolean> {
+    const emailTo = notification.channel === 'email' ? notification.emailTo : null;
     const { rowCount } = await this.db.query(
-      `INSERT INTO notifications (id, recipient_id, channel, kind, subject, body, source_message_id)
-       VALUES ($1, $2, $3, $4, $5, $6, $7)
-       ON CONFLICT (source_message_id, kind) DO NOTHING`,
-      [randomUUID(), notification.recipientId, notification.channel, notification.kind, notification.subject, notification.body, notification.sourceMessageId],
+      `INSERT INTO notifications (id, recipient_id, channel, kind, subject, body, source_message_id, dedupe_key, order_id,
+                                  email_to, delivery_status, next_attempt_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10::text,
+               CASE WHEN $10::text IS NULL THEN NULL ELSE 'pending' END,
+               CASE WHEN $10::text IS NULL THEN NULL ELSE now() END)
+       ON CONFLICT DO NOTHING`,
+      [
+        randomUUID(),
+        notification.recipientId,
+        notification.channel,
+        notification.kind,
+        notification.subject,
+        notification.body,
+        notification.sourceMessageId,
+        notification.dedupeKey,
+        notification.orderId ?? null,
+        emailTo,
+      ],
     );
     return rowCount === 1;
   }

@@ -166,7 +166,8 @@ describe('the inbox', () => {
     const customer = await newCustomer('Katherine Johnson');
     const notifications = new NotificationRepository(db);
     for (const kind of ['welcome', 'order-placed', 'order-shipped']) {
-      await notifications.record({ recipientId: customer.userId, channel: 'inbox', kind, subject: `About ${kind}`, body: `All about ${kind}.`, sourceMessageId: randomUUID() });
+      const sourceMessageId = randomUUID();
+      await notifications.record({ recipientId: customer.userId, channel: 'inbox', kind, subject: `About ${kind}`, body: `All about ${kind}.`, sourceMessageId, dedupeKey: `${kind}:${sourceMessageId}` });
     }
     return customer;
   }

@@ -1,0 +1,24 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ServiceName } from '@bazaar/topology';
+
+/** The file in the state folder where a running launcher says where everything is. */
+export const RUNTIME_FILE = 'runtime.json';
+
+export interface RuntimeFile {
+  pid: number;
+  gateway: string;
+  broker: string;
+  /** Each service's own database (connection strings with credentials). */
+  databases: Partial<Record<ServiceName, string>>;
+  services: Record<ServiceName, string>;
+}
+
+/** What the launcher running on `stateDir` wrote, or null when none runs there. */
+export async function readRuntimeFile(stateDir: string): Promise<RuntimeFile | null> {
+  try {
+    return JSON.parse(await readFile(join(stateDir, RUNTIME_FILE), 'utf8')) as RuntimeFile;
+  } catch {
+    return null;
+  }
+}
