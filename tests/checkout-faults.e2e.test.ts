@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { request } from 'undici';
 import { freePort } from '@bazaar/runtime/ports';
 import { readRuntimeFile } from '@bazaar/runtime/runtime-file';
 import { servicePids, startSystem, stopSystem, type RunningSystem } from '@bazaar/runtime/testing/launcher';
@@ -40,13 +41,17 @@ describe('checkout survives SIGKILL of any service mid-saga', () => {
       const buyer = await newCustomer(shop);
       const product = await newProduct(shop, 4);
       const mix = [cards.approve, cards.approve, cards.decline, cards.approve, cards.approve, cards.insufficientFunds];
-      const placed = [];
-      for (const [i, card] of mix.entries()) {
-        placed.push(await placeOrder(shop, buyer.token, [{ productId: product, quantity: 1 }], { card, country: i === 4 ? 'AQ' : 'FR' }));
-        if (i === 2) process.kill(servicePids(system)[victim]!, 'SIGKILL');
-      }
+      const placed = await Promise.all(mix.map((card, i) => placeOrder(shop, buyer.token, [{ productId: product, quantity: 1 }], { card, country: i === 4 ? 'AQ' : 'FR' })));
       for (const p of placed) assert.equal(p.status, 202, p.text);
+      // The sagas are in flight: the victim dies now, and the launcher restarts it.
+      process.kill(servicePids(system)[victim]!, 'SIGKILL');
       const orders = await Promise.all(placed.map((p) => settled(shop, buyer.token, p.body.id, 120_000)));
+      const runtime = await readRuntimeFile(stateDir);
+      await passes(async () => {
+        const ready = await request(`${runtime!.services[victim as 'orders']}/readyz`);
+        await ready.body.dump();
+        assert.equal(ready.statusCode, 200, `${victim} is back`);
+      }, 60_000);
       // Four cards approve but only four units exist; AQ and the declines cancel: at most three confirm.
       assert.ok(orders.filter((o) => o.status === 'CONFIRMED').length <= 3);
       assert.ok(orders.every((o) => o.status === 'CONFIRMED' || o.status === 'CANCELLED'));
