@@ -89,7 +89,8 @@ describe('credentials', () => {
   it('logs in with BAZAAR_ADMIN_EMAIL and BAZAAR_ADMIN_PASSWORD, printing neither password nor token', async () => {
     const run = await dlq(['list', '--json'], { BAZAAR_ADMIN_EMAIL: fixture.admin.email, BAZAAR_ADMIN_PASSWORD: fixture.admin.password });
     assert.equal(run.code, 0, run.stderr);
-    assert.deepEqual(JSON.parse(run.stdout).services, { notifications: 'ok' });
+    // Only notifications runs in the fixture; the other consuming services are reported unavailable.
+    assert.equal(JSON.parse(run.stdout).services.notifications, 'ok');
     assertNoSecrets(run);
 
     const wrong = await dlq(['list'], { BAZAAR_ADMIN_EMAIL: fixture.admin.email, BAZAAR_ADMIN_PASSWORD: 'not-the-password-42' });
@@ -141,7 +142,7 @@ describe('commands', () => {
     assert.ok(JSON.parse(json.stdout).items.some((i: { id: string }) => i.id === deadLetterId));
     const none = await asAdmin(['list', '--message', 'catalog.stock-changed.v1']);
     assert.equal(none.stdout, 'No dead letters.\n');
-    const unknown = await asAdmin(['list', '--service', 'catalog']);
+    const unknown = await asAdmin(['list', '--service', 'identity']);
     assert.equal(unknown.code, 1);
     assert.match(unknown.stderr, /No such service/);
   });
@@ -151,7 +152,7 @@ describe('commands', () => {
     const run = await asAdmin(['list'], { BAZAAR_GATEWAY_URL: degraded.url });
     assert.equal(run.code, 0);
     assert.equal(run.stdout, 'No dead letters.\n');
-    assert.match(run.stderr, /could not reach notifications/);
+    assert.match(run.stderr, /could not reach [a-z, ]*notifications/);
     await degraded.close();
   });
 

@@ -182,7 +182,7 @@ describe('a user of the running system', () => {
   it('runs on external PostgreSQL databases given one URL per service, without the embedded one', async () => {
     assert.equal(await stopSystem(system), 0);
     const server = testServerUrl();
-    const names = { identity: `e2e_identity_${process.pid}`, catalog: `e2e_catalog_${process.pid}`, notifications: `e2e_notifications_${process.pid}`, broker: `e2e_broker_${process.pid}` };
+    const names = { identity: `e2e_identity_${process.pid}`, catalog: `e2e_catalog_${process.pid}`, notifications: `e2e_notifications_${process.pid}`, orders: `e2e_orders_${process.pid}`, payments: `e2e_payments_${process.pid}`, shipping: `e2e_shipping_${process.pid}`, broker: `e2e_broker_${process.pid}` };
     for (const name of Object.values(names)) await createDatabaseIfMissing(server, name);
     try {
       system = await startSystem(stateDir, port, {
@@ -190,6 +190,9 @@ describe('a user of the running system', () => {
           IDENTITY_DATABASE_URL: databaseUrl(server, names.identity),
           CATALOG_DATABASE_URL: databaseUrl(server, names.catalog),
           NOTIFICATIONS_DATABASE_URL: databaseUrl(server, names.notifications),
+          ORDERS_DATABASE_URL: databaseUrl(server, names.orders),
+          PAYMENTS_DATABASE_URL: databaseUrl(server, names.payments),
+          SHIPPING_DATABASE_URL: databaseUrl(server, names.shipping),
           BROKER_URL: databaseUrl(server, names.broker),
         },
       });

@@ -22,7 +22,7 @@ import { BROKER_DATABASE, databaseUrlVariable, serviceNames, serviceUrlVariable,
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
 import { formatLogLine } from './log-format.ts';
 import { RUNTIME_FILE } from './runtime-file.ts';
-import { isPortFree, portOrFree } from './ports.ts';
+import { freePort, isPortFree, portOrFree } from './ports.ts';
 import { Supervisor } from './supervisor.ts';
 
 const projectRoot = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
@@ -94,7 +94,10 @@ async function main(): Promise<void> {
 
   // Ports: the declared ones when free, any free one otherwise (internal services only).
   const ports = {} as Record<ServiceName, number>;
-  for (const name of serviceNames) ports[name] = name === 'gateway' ? gatewayPort : await portOrFree(topology[name].port);
+  // BAZAAR_EPHEMERAL_PORTS=1 (the tests, which run several systems at once): any free
+  // port instead of the declared one, so two launchers never race for the same port.
+  const ephemeral = process.env['BAZAAR_EPHEMERAL_PORTS'] === '1';
+  for (const name of serviceNames) ports[name] = name === 'gateway' ? gatewayPort : ephemeral ? await freePort() : await portOrFree(topology[name].port);
   const urls = Object.fromEntries(serviceNames.map((name) => [name, `http://127.0.0.1:${ports[name]}`])) as Record<ServiceName, string>;
 
   const supervisor = new Supervisor({

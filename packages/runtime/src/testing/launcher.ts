@@ -18,7 +18,7 @@ export interface RunningSystem {
 
 export async function startSystem(stateDir: string, port: number, extra: { args?: string[]; env?: Record<string, string> } = {}): Promise<RunningSystem> {
   const child = spawn(process.execPath, [join(root, 'packages/runtime/src/start.ts'), '--state', stateDir, '--port', String(port), ...(extra.args ?? [])], {
-    env: { ...isolatedEnvironment(), NO_COLOR: '1', ...extra.env },
+    env: { ...isolatedEnvironment(), NO_COLOR: '1', BAZAAR_EPHEMERAL_PORTS: '1', ...extra.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const output: string[] = [];
