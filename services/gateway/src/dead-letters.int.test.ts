@@ -1,3 +1,4 @@
+import { consumingServices } from '@bazaar/topology';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -5,6 +6,14 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { request, type Dispatcher } from 'undici';
 import { startDlqFixture, UNREACHABLE_URL, type DlqFixture } from './testing/dlq-fixture.ts';
+
+/**
+ * The fixture runs only notifications' dead-letter queue: every other consuming
+ * service is unreachable and reported so; notifications is reported `state`.
+ */
+function servicesWith(state: 'ok' | 'unavailable'): Record<string, string> {
+  return Object.fromEntries(consumingServices.map((name) => [name, name === 'notifications' ? state : 'unavailable']));
+}
 
 let fixture: DlqFixture;
 
@@ -44,7 +53,7 @@ describe('GET /api/admin/dlq', () => {
     const res = await asAdmin({ url: '/api/admin/dlq' });
     assert.equal(res.statusCode, 200);
     const body = res.json();
-    assert.deepEqual(body.services, { notifications: 'ok' });
+    assert.deepEqual(body.services, servicesWith('ok'));
     const item = body.items.find((i: { id: string }) => i.id === deadLetterId);
     assert.ok(item, 'the dead letter is listed');
     assert.equal(item.service, 'notifications');
@@ -78,7 +87,7 @@ describe('GET /api/admin/dlq', () => {
     assert.equal(limited.total, all.total);
     assert.equal(limited.items[0].id, all.items[0].id, 'the oldest first');
     const none = (await asAdmin({ url: '/api/admin/dlq?messageName=catalog.stock-changed.v1' })).json();
-    assert.deepEqual(none, { items: [], total: 0, services: { notifications: 'ok' } });
+    assert.deepEqual(none, { items: [], total: 0, services: servicesWith('ok') });
   });
 
   it('refuses garbage with 400 and a service without a dead-letter queue with 404, as problem+json', async () => {
@@ -87,7 +96,7 @@ describe('GET /api/admin/dlq', () => {
       assert.equal(res.statusCode, 400, url);
       assert.equal(res.json().code, 'VALIDATION_FAILED', url);
     }
-    for (const service of ['catalog', 'gateway', 'nowhere']) {
+    for (const service of ['identity', 'gateway', 'nowhere']) {
       const res = await asAdmin({ url: `/api/admin/dlq?service=${service}` });
       assert.equal(res.statusCode, 404, service);
       assert.equal(res.json().code, 'UNKNOWN_SERVICE', service);
@@ -99,10 +108,10 @@ describe('GET /api/admin/dlq', () => {
     const degraded = await fixture.startGateway({ notifications: UNREACHABLE_URL });
     const res = await asAdmin({ url: '/api/admin/dlq', base: degraded.url });
     assert.equal(res.statusCode, 200);
-    assert.deepEqual(res.json(), { items: [], total: 0, services: { notifications: 'unavailable' } });
+    assert.deepEqual(res.json(), { items: [], total: 0, services: servicesWith('unavailable') });
     const replay = await asAdmin({ method: 'POST', url: '/api/admin/dlq/replay', base: degraded.url, json: {} });
     assert.equal(replay.statusCode, 200);
-    assert.deepEqual(replay.json(), { replayed: 0, failed: 0, results: [], services: { notifications: 'unavailable' } });
+    assert.deepEqual(replay.json(), { replayed: 0, failed: 0, results: [], services: servicesWith('unavailable') });
     const one = await asAdmin({ url: `/api/admin/dlq/notifications/${randomUUID()}`, base: degraded.url });
     assert.equal(one.statusCode, 502);
     assert.equal(one.json().code, 'UPSTREAM_UNAVAILABLE');
@@ -124,10 +133,10 @@ describe('GET /api/admin/dlq', () => {
       };
       const list = await timed({ url: '/api/admin/dlq' });
       assert.equal(list.statusCode, 200, list.body);
-      assert.deepEqual(list.json().services, { notifications: 'unavailable' });
+      assert.deepEqual(list.json().services, servicesWith('unavailable'));
       const replay = await timed({ method: 'POST', url: '/api/admin/dlq/replay', json: {} });
       assert.equal(replay.statusCode, 200, replay.body);
-      assert.deepEqual(replay.json().services, { notifications: 'unavailable' });
+      assert.deepEqual(replay.json().services, servicesWith('unavailable'));
       const one = await timed({ method: 'DELETE', url: `/api/admin/dlq/notifications/${randomUUID()}` });
       assert.equal(one.statusCode, 504, one.body);
       assert.equal(one.json().code, 'UPSTREAM_TIMEOUT');
@@ -155,7 +164,7 @@ describe('one dead letter through /api/admin/dlq/:service/:id', () => {
     assert.equal(missing.headers['x-request-id'], 'dlq-corr-1');
 
     assert.equal((await asAdmin({ url: '/api/admin/dlq/notifications/not-a-uuid' })).json().code, 'VALIDATION_FAILED');
-    assert.equal((await asAdmin({ url: `/api/admin/dlq/catalog/${deadLetterId}` })).json().code, 'UNKNOWN_SERVICE');
+    assert.equal((await asAdmin({ url: `/api/admin/dlq/identity/${deadLetterId}` })).json().code, 'UNKNOWN_SERVICE');
     assert.equal((await asAdmin({ url: `/api/admin/dlq/Bad_Name/${deadLetterId}` })).statusCode, 400);
     assert.equal((await call({ url: `/api/admin/dlq/notifications/${deadLetterId}`, token: fixture.customerToken })).statusCode, 403);
     assert.equal((await call({ url: `/api/admin/dlq/notifications/${deadLetterId}` })).statusCode, 401);
@@ -212,7 +221,7 @@ describe('POST /api/admin/dlq/replay', () => {
     const failed = failing.json();
     assert.equal(failed.replayed, 0);
     assert.equal(failed.failed, before.total);
-    assert.deepEqual(failed.services, { notifications: 'ok' });
+    assert.deepEqual(failed.services, servicesWith('ok'));
     for (const { deadLetterId } of [first, second]) {
       const result = failed.results.find((r: { id: string }) => r.id === deadLetterId);
       assert.equal(result.service, 'notifications');
@@ -221,7 +230,7 @@ describe('POST /api/admin/dlq/replay', () => {
     }
 
     const other = (await asAdmin({ method: 'POST', url: '/api/admin/dlq/replay', json: { messageName: 'catalog.stock-changed.v1' } })).json();
-    assert.deepEqual(other, { replayed: 0, failed: 0, results: [], services: { notifications: 'ok' } });
+    assert.deepEqual(other, { replayed: 0, failed: 0, results: [], services: servicesWith('ok') });
 
     fixture.handler.failing = false;
     try {
@@ -244,7 +253,7 @@ describe('POST /api/admin/dlq/replay', () => {
 
   it('refuses garbage bodies and unknown services, and non-admins', async () => {
     const cases: Array<[string | undefined, unknown, number, string]> = [
-      [undefined, { service: 'catalog' }, 404, 'UNKNOWN_SERVICE'],
+      [undefined, { service: 'identity' }, 404, 'UNKNOWN_SERVICE'],
       [undefined, { colour: 'red' }, 400, 'VALIDATION_FAILED'],
       [undefined, { service: 42 }, 400, 'VALIDATION_FAILED'],
       [undefined, [1, 2], 400, 'VALIDATION_FAILED'],
