@@ -409,6 +409,7 @@ async function startPipeline(
         },
         subscribe: (group, handler, options) => inner.subscribe(group, handler, options),
         ping: () => inner.ping(),
+        listen: (names, onNotice, options) => inner.listen(names, onNotice, options),
         close: () => inner.close(),
       }
     : inner;

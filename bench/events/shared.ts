@@ -30,6 +30,7 @@ export function timed(inner: Broker, settled: Settled): Broker {
     declare: (flows) => inner.declare(flows),
     publish: (messages) => inner.publish(messages),
     ping: () => inner.ping(),
+    listen: (names, onNotice, options) => inner.listen(names, onNotice, options),
     close: () => inner.close(),
     subscribe: (group, handler, options) =>
       inner.subscribe(

@@ -49,6 +49,31 @@ export const BaseConfig = Type.Object({
   MESSAGE_LEASE_MS: Type.Integer({ minimum: 500, default: 30_000 }),
   /** How long published outbox rows are kept before pruning. */
   OUTBOX_RETENTION_MS: Type.Integer({ minimum: 0, default: 3_600_000 }),
+  /**
+   * Changes to the declared call policies (packages/topology/src/call-policies.ts), as JSON by
+   * dependency (`*` = all), e.g. `{"catalog":{"timeoutMs":1000,"bulkhead":{"maxConcurrent":8}}}`.
+   */
+  CALL_POLICY_OVERRIDES: Type.String({ default: '{}' }),
+  /** Keep-alive connections this service opens to each instance of a dependency. */
+  UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, default: 32 }),
+  /** Lets `npm run chaos` (and tests) inject latency, errors, resets and blackholes through /internal/faults. Never in production. */
+  FAULT_INJECTION: Type.Boolean({ default: false }),
+  /**
+   * How callers find this service's peers: `registry` (instances register in the
+   * registry at REGISTRY_URL and heartbeat; callers balance over the live ones) or
+   * `static` (only the `<SERVICE>_URL` variables, e.g. Kubernetes Service names).
+   */
+  DISCOVERY: Type.Union([Type.Literal('registry'), Type.Literal('static')], { default: 'registry' }),
+  /** The service registry: `postgres://…` (a table) or `nats://…` (a JetStream KV bucket). Defaults to BROKER_URL. */
+  REGISTRY_URL: Type.Optional(Type.String({ pattern: '^(postgres|postgresql|nats)://' })),
+  /** How often an instance renews its registration and reports its readiness. */
+  HEARTBEAT_MS: Type.Integer({ minimum: 100, default: 2_000 }),
+  /** How long an instance stays listed after its last heartbeat (it was killed); a few heartbeats. */
+  REGISTRY_TTL_MS: Type.Integer({ minimum: 300, default: 6_000 }),
+  /** The version this instance registers with; by default the service's own. */
+  SERVICE_VERSION: Type.Optional(Type.String({ minLength: 1 })),
+  /** Labels this instance registers with, `key=value` pairs separated by commas (e.g. `replica=2,zone=a`). */
+  INSTANCE_METADATA: Type.Optional(Type.String({ pattern: '^[^=,]+=[^,]*(,[^=,]+=[^,]*)*$' })),
 });
 export type BaseConfig = Static<typeof BaseConfig>;
 
@@ -82,7 +107,7 @@ function variableOf(instancePath: string, params: unknown): string {
   return missing?.join(', ') ?? '(config)';
 }
 
-const secretLike = /PASSWORD|SECRET|TOKEN|KEY|DATABASE_URL|BROKER_URL/i;
+const secretLike = /PASSWORD|SECRET|TOKEN|KEY|DATABASE_URL|BROKER_URL|REGISTRY_URL|SMTP_URL|REDIS_URL/i;
 
 /** Never echo a secret back in a config error. */
 function redact(variable: string, value: unknown): unknown {

@@ -2,12 +2,20 @@ import type { FastifyInstance } from 'fastify';
 
 export type ReadinessCheck = () => Promise<void>;
 
+/** What `/readyz` answers: the verdict and each dependency's result (`ok` or `failing: …`). */
+export interface Readiness {
+  status: 'ready' | 'not ready' | 'draining';
+  checks: Record<string, string>;
+}
+
 export interface Health {
   /** Registers a named dependency that must answer for the service to be ready. */
   addCheck(name: string, check: ReadinessCheck): void;
   /** Flips readiness to 503 for good (called at the start of graceful shutdown). */
   startDraining(): void;
   readonly draining: boolean;
+  /** Runs every check, as `/readyz` does; what the instance reports in its registry heartbeats. */
+  readiness(): Promise<Readiness>;
 }
 
 const CHECK_TIMEOUT_MS = 2_000;
@@ -17,9 +25,7 @@ export function installHealth(app: FastifyInstance): Health {
   const checks = new Map<string, ReadinessCheck>();
   let draining = false;
 
-  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
-
-  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+  const readiness = async (): Promise<Readiness> => {
     const results: Record<string, string> = {};
     await Promise.all(
       [...checks].map(async ([name, check]) => {
@@ -32,8 +38,15 @@ export function installHealth(app: FastifyInstance): Health {
       }),
     );
     const ready = !draining && Object.values(results).every((r) => r === 'ok');
-    reply.code(ready ? 200 : 503);
     return { status: draining ? 'draining' : ready ? 'ready' : 'not ready', checks: results };
+  };
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { schema: { hide: true } }, async (_request, reply) => {
+    const result = await readiness();
+    reply.code(result.status === 'ready' ? 200 : 503);
+    return result;
   });
 
   return {
@@ -42,6 +55,7 @@ export function installHealth(app: FastifyInstance): Health {
     get draining() {
       return draining;
     },
+    readiness,
   };
 }
 

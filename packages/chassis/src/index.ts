@@ -11,3 +11,6 @@ export * from './service.ts';
 export * from './telemetry.ts';
 export { Type, type Static } from 'typebox';
 export * from './messaging/index.ts';
+export * from './discovery/index.ts';
+export * from './resilience/index.ts';
+export * from './faults.ts';

@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { hostname } from 'node:os';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import AjvCompiler from '@fastify/ajv-compiler';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
@@ -21,6 +23,11 @@ import { connectBroker } from './messaging/connect.ts';
 import { MessageConsumer, type MessageHandlers } from './messaging/consumer.ts';
 import { DeadLetterQueue, installDeadLetterRoutes } from './messaging/dead-letters.ts';
 import { Outbox, OutboxRelay } from './messaging/outbox.ts';
+import { Upstreams } from './resilience/upstreams.ts';
+import { createFaultInjector, type FaultInjector } from './faults.ts';
+import { connectRegistry } from './discovery/connect.ts';
+import { createDiscovery, registryUrl, type Discovery } from './discovery/discovery.ts';
+import { advertisedUrl, instanceId, instanceStatus, parseInstanceMetadata, Registration } from './discovery/registration.ts';
 
 /** The chassis's own migrations (outbox, inbox, dead letters), applied before a messaging service's own. */
 export const MESSAGING_MIGRATIONS = new URL('./messaging/migrations/', import.meta.url);
@@ -54,6 +61,18 @@ export interface ServiceContext<C extends BaseConfig = BaseConfig> {
    * the state change they announce (the topology says which messages it may write).
    */
   outbox: Outbox;
+  /**
+   * Where the other services run: their live instances from the service registry
+   * (refreshed in the background; reading is synchronous), or their `<SERVICE>_URL`
+   * when the registry has none up or DISCOVERY=static.
+   */
+  discovery: Discovery;
+  /**
+   * Clients of the other services, one per dependency, with the declared
+   * resilience policies (timeout, retry within a budget, breaker, bulkhead,
+   * load balancing over discovery's instances). Every outbound HTTP call goes through one.
+   */
+  upstreams: Upstreams;
 }
 
 /** A request handler below the framework: returns true when it took the request. */
@@ -99,6 +118,8 @@ export interface CreateServiceOptions {
   broker?: Broker;
   /** Close `broker` when the app closes. */
   closeBroker?: boolean;
+  /** The process's discovery (runService passes a registry-backed one); by default the static `<SERVICE>_URL`s. */
+  discovery?: Discovery;
 }
 
 /** What the topology declares for `name`; nothing for names it does not know (test services). */
@@ -148,10 +169,13 @@ export async function createService<S extends TObject>(
 ): Promise<{ app: ServiceApp; context: ServiceContext<Static<S> & BaseConfig> }> {
   startTelemetry({ serviceName: config.SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
   let intercept: RawHandler | undefined;
+  // Fault injection (FAULT_INJECTION=true: `npm run chaos`, tests) sees each request first; off, it is one branch.
+  let faults: FaultInjector | undefined;
   const app = Fastify({
     logger: options.logger === false ? false : loggerOptions(config.SERVICE_NAME, config.LOG_LEVEL),
     serverFactory: (handler) => {
-      const server = createServer(tracedHandler((req, res, requestId) => intercept?.(req, res, requestId) || handler(req, res)));
+      const serve = (req: IncomingMessage, res: ServerResponse, requestId: string) => intercept?.(req, res, requestId) || handler(req, res);
+      const server = createServer(tracedHandler((req, res, requestId) => (faults ? faults.around(req, res, () => serve(req, res, requestId)) : serve(req, res, requestId))));
       // Fastify applies its timeout options only to servers it creates itself.
       server.keepAliveTimeout = 72_000; // longer than common load balancers' idle timeout (60 s)
       server.headersTimeout = 30_000;
@@ -168,13 +192,25 @@ export async function createService<S extends TObject>(
     schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as ServiceApp;
 
+  if (config.FAULT_INJECTION) {
+    faults = createFaultInjector({ enabled: true, service: config.SERVICE_NAME, log: app.log });
+    const injector = faults;
+    // Held (blackholed, delayed) requests are let go, so close() does not wait for them.
+    app.addHook('preClose', (done) => {
+      injector.clear();
+      done();
+    });
+  }
   const metrics = createMetrics(config.SERVICE_NAME);
   const health = installHealth(app);
   const db = options.db;
   if (db) health.addCheck('database', () => db.ping());
   const declared = declaredMessaging(config.SERVICE_NAME);
+  const discovery = options.discovery ?? createDiscovery(config);
   const context: ServiceContext<Static<S> & BaseConfig> = {
     outbox: new Outbox(config.SERVICE_NAME, declared.publishes),
+    discovery,
+    upstreams: new Upstreams({ caller: config.SERVICE_NAME, source: discovery, registry: metrics, overrides: config.CALL_POLICY_OVERRIDES, connections: config.UPSTREAM_CONNECTIONS }),
     config,
     db,
     health,
@@ -206,6 +242,7 @@ export async function createService<S extends TObject>(
   app.addHook('onClose', async () => {
     await messaging.stop();
     await module.onStop?.();
+    await context.upstreams.close();
     if (options.closeBroker) await options.broker?.close();
     if (options.closeDatabase) await db?.close();
   });
@@ -368,7 +405,22 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
     broker = connectBroker(config.BROKER_URL, { leaseMs: config.MESSAGE_LEASE_MS, connectionName: module.name, prefix: config.BROKER_PREFIX });
     await broker.declare(messageFlows());
   }
-  const { app, context } = await createService(module, config, { ...(db ? { db, closeDatabase: true } : {}), ...(broker ? { broker, closeBroker: true } : {}) });
+  // Discovery: the registry this instance registers in and its callers read (REGISTRY_URL, else BROKER_URL).
+  const registryAt = registryUrl(config);
+  if (registryAt && config.REGISTRY_TTL_MS <= config.HEARTBEAT_MS) {
+    process.stderr.write(`${module.name}: Invalid configuration:\n  - REGISTRY_TTL_MS: must be longer than HEARTBEAT_MS (${config.HEARTBEAT_MS}), a few heartbeats (got ${config.REGISTRY_TTL_MS})\n`);
+    process.exit(78);
+  }
+  const registry = registryAt ? connectRegistry(registryAt, { ttlMs: config.REGISTRY_TTL_MS, prefix: config.BROKER_PREFIX, connectionName: `${module.name}-registry` }) : undefined;
+  const logs: { app?: FastifyBaseLogger } = {}; // discovery logs through the app's logger, once there is an app
+  const discovery = createDiscovery(config, { registry, log: { info: (details, message) => logs.app?.info(details, message), warn: (details, message) => logs.app?.warn(details, message) } });
+  const { app, context } = await createService(module, config, {
+    ...(db ? { db, closeDatabase: true } : {}),
+    ...(broker ? { broker, closeBroker: true } : {}),
+    discovery,
+  });
+  logs.app = app.log;
+  await discovery.start();
   if (applied.length) app.log.info({ applied }, 'migrations applied');
   try {
     await module.onStart?.(context);
@@ -380,6 +432,7 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
   }
 
   let stopping = false;
+  let registration: Registration | undefined;
   const stop = async (reason: string): Promise<void> => {
     if (stopping) return;
     stopping = true;
@@ -390,8 +443,12 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
       process.exit(1);
     }, config.SHUTDOWN_DELAY_MS + config.SHUTDOWN_TIMEOUT_MS);
     force.unref();
+    // Out of the registry first, so callers stop picking this instance while it still answers.
+    await registration?.drain();
     await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DELAY_MS));
     await app.close();
+    await discovery.stop();
+    await registry?.close().catch(() => {});
     await telemetry.shutdown().catch(() => {});
     app.log.info('stopped');
     process.exit(0);
@@ -411,5 +468,23 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
 
   // With REUSE_PORT several processes of one service share the port; the kernel spreads connections.
   const address = await app.listen({ port: config.PORT, host: config.HOST, ...(config.REUSE_PORT ? { reusePort: true } : {}) } as never);
+  if (registry && !stopping) {
+    registration = new Registration({
+      registry,
+      heartbeatMs: config.HEARTBEAT_MS,
+      log: app.log,
+      instance: {
+        id: instanceId(module.name),
+        service: module.name,
+        url: advertisedUrl(config.HOST, (app.server.address() as AddressInfo).port),
+        version: config.SERVICE_VERSION ?? module.version ?? '0.1.0',
+        pid: process.pid,
+        host: hostname(),
+        metadata: parseInstanceMetadata(config.INSTANCE_METADATA),
+      },
+      status: async () => instanceStatus(await context.health.readiness()),
+    });
+    await registration.start();
+  }
   process.send?.({ type: 'ready', service: module.name, address });
 }

@@ -22,6 +22,8 @@ export const errorCatalogue = {
   UPSTREAM_UNAVAILABLE: { status: 502, title: 'A backing service could not be reached' },
   SERVICE_UNAVAILABLE: { status: 503, title: 'The service is unavailable' },
   UPSTREAM_TIMEOUT: { status: 504, title: 'A backing service did not answer in time' },
+  UPSTREAM_CIRCUIT_OPEN: { status: 503, title: 'A backing service is failing; calls to it are paused' },
+  UPSTREAM_SATURATED: { status: 503, title: 'A backing service has too many calls in flight' },
   UNKNOWN_SERVICE: { status: 404, title: 'No such service' },
 
   // messaging (every service that consumes messages)

@@ -11,7 +11,17 @@ export interface RuntimeFile {
   broker: string;
   /** Each service's own database (connection strings with credentials). */
   databases: Partial<Record<ServiceName, string>>;
+  /** Replica 1 of each service: what the `<SERVICE>_URL` variables point at. */
   services: Record<ServiceName, string>;
+  /** Every process of each service (`npm start -- --replicas catalog=3`), replica 1 first; pids as of the last (re)start. */
+  instances: Record<ServiceName, RuntimeInstance[]>;
+}
+
+export interface RuntimeInstance {
+  url: string;
+  pid: number;
+  /** 1, 2, …; the launcher names replica n > 1 `<service>#<n>` in its logs. */
+  replica: number;
 }
 
 /** What the launcher running on `stateDir` wrote, or null when none runs there. */

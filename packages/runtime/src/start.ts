@@ -12,6 +12,10 @@
  *   npm start -- --broker nats://127.0.0.1:4222   (or BROKER_URL=…)
  *                                   NATS JetStream instead of the embedded broker
  *                                   (the embedded broker is one more PostgreSQL database)
+ *   npm start -- --replicas catalog=3,orders=2    (or BAZAAR_REPLICAS=…)
+ *                                   several processes of a service, each on its own
+ *                                   port, registered in the service registry; callers
+ *                                   balance over them (replica 1 keeps the declared port)
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -21,10 +25,12 @@ import { createDatabaseIfMissing, databaseUrl } from '@bazaar/chassis';
 import { BROKER_DATABASE, databaseUrlVariable, serviceNames, serviceUrlVariable, startOrder, topology, type ServiceName } from '@bazaar/topology';
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
 import { formatLogLine } from './log-format.ts';
-import { RUNTIME_FILE } from './runtime-file.ts';
+import { RUNTIME_FILE, type RuntimeFile, type RuntimeInstance } from './runtime-file.ts';
 import { freePort, isPortFree, portOrFree } from './ports.ts';
 import { Supervisor } from './supervisor.ts';
 
+/** More processes of one service than this on one machine is a mistake, not a test. */
+const MAX_REPLICAS = 8;
 const projectRoot = resolve(fileURLToPath(new URL('../../../', import.meta.url)));
 const startedAt = Date.now();
 
@@ -37,13 +43,17 @@ const { values: flags } = parseArgs({
     port: { type: 'string', default: process.env['PORT'] ?? String(topology.gateway.port) },
     'raw-logs': { type: 'boolean', default: process.env['BAZAAR_LOG_FORMAT'] === 'json' },
     broker: { type: 'string', default: process.env['BROKER_URL'] },
+    replicas: { type: 'string', default: process.env['BAZAAR_REPLICAS'] },
   },
   strict: true,
 });
 
 const color = process.stdout.isTTY && !process.env['NO_COLOR'];
 const say = (message: string) => process.stdout.write(`${color ? '\x1b[1mbazaar\x1b[0m' : 'bazaar'} ${message}\n`);
-const width = Math.max(...serviceNames.map((n) => n.length));
+const replicas = parseReplicas(flags.replicas);
+/** The name a replica runs (and logs) under: the service's own for replica 1, `<service>#<n>` for the others. */
+const processName = (service: ServiceName, replica: number) => (replica === 1 ? service : `${service}#${replica}`);
+const width = Math.max(...serviceNames.map((n) => processName(n, replicas[n]).length));
 
 async function main(): Promise<void> {
   const stateDir = resolve(flags.state!);
@@ -99,10 +109,26 @@ async function main(): Promise<void> {
   const ephemeral = process.env['BAZAAR_EPHEMERAL_PORTS'] === '1';
   for (const name of serviceNames) ports[name] = name === 'gateway' ? gatewayPort : ephemeral ? await freePort() : await portOrFree(topology[name].port);
   const urls = Object.fromEntries(serviceNames.map((name) => [name, `http://127.0.0.1:${ports[name]}`])) as Record<ServiceName, string>;
+  // Replicas after the first: any free port. Callers find them in the service registry;
+  // the <SERVICE>_URL variables keep pointing at replica 1 (the static fallback).
+  const replicaPorts = {} as Record<ServiceName, number[]>;
+  for (const name of serviceNames) {
+    replicaPorts[name] = [ports[name]];
+    for (let replica = 2; replica <= replicas[name]; replica++) replicaPorts[name].push(await freePort(name === 'gateway' ? flags.host : '127.0.0.1'));
+  }
+  const instances = {} as Record<ServiceName, RuntimeInstance[]>;
+  /** Each process's entry in `instances`, by process name, so a restart updates its pid. */
+  const byProcess = new Map<string, RuntimeInstance>();
 
   const supervisor = new Supervisor({
     output: (name, line) => process.stdout.write(`${name.padEnd(width)} | ${flags['raw-logs'] ? line : formatLogLine(line, Boolean(color))}\n`),
     event: (message) => say(message),
+    ready: (name, pid) => {
+      const instance = byProcess.get(name);
+      if (!instance || instance.pid === pid) return;
+      instance.pid = pid; // restarted: runtime.json follows
+      if (written.runtime && !stopping) void writeRuntime(written.runtime).catch(() => {});
+    },
   });
   let stopping: Promise<never> | undefined;
   const shutdown = (exitCode: number): Promise<never> => {
@@ -134,9 +160,11 @@ async function main(): Promise<void> {
   // Where the running system's databases and broker are, for operator tools
   // (`npm run check:invariants`, `npm run dlq`); it holds credentials, so owner-only.
   const runtimeFile = join(stateDir, RUNTIME_FILE);
+  const written: { runtime?: RuntimeFile } = {}; // once the system is up
+  const writeRuntime = (content: RuntimeFile) => writeFile(runtimeFile, JSON.stringify(content, null, 2), { mode: 0o600 });
   const addresses = {} as Record<ServiceName, string>;
   for (const name of startOrder()) {
-    say(`starting ${name} on port ${ports[name]}…`);
+    say(replicas[name] > 1 ? `starting ${name}: ${replicas[name]} replicas on ports ${replicaPorts[name].join(', ')}…` : `starting ${name} on port ${ports[name]}…`);
     const env: Record<string, string> = {
       SERVICE_NAME: name,
       PORT: String(ports[name]),
@@ -152,8 +180,24 @@ async function main(): Promise<void> {
     for (const dependency of name === 'gateway' ? serviceNames.filter((n) => n !== 'gateway') : topology[name].dependsOn) {
       env[serviceUrlVariable(dependency)] = urls[dependency];
     }
+    // Resilience drills (slow or failing answers on demand) are on locally unless FAULT_INJECTION says otherwise.
+    if (process.env['FAULT_INJECTION'] === undefined) env['FAULT_INJECTION'] = 'true';
+    const host = name === 'gateway' ? flags.host! : '127.0.0.1';
+    const startReplica = async (replica: number): Promise<RuntimeInstance> => {
+      const processEnv = { ...env, PORT: String(replicaPorts[name][replica - 1]), INSTANCE_METADATA: instanceMetadata(replica) };
+      const address = await supervisor.start({ name: processName(name, replica), entry: join(projectRoot, 'services', name, 'src', 'main.ts'), env: processEnv });
+      if (replica === 1) addresses[name] = address;
+      // The address the process reported (PORT=0 picks a free port).
+      const port = reportedPort(address) ?? replicaPorts[name][replica - 1];
+      const instance: RuntimeInstance = { url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, pid: supervisor.pid(processName(name, replica)) ?? 0, replica };
+      byProcess.set(processName(name, replica), instance);
+      return instance;
+    };
     try {
-      addresses[name] = await supervisor.start({ name, entry: join(projectRoot, 'services', name, 'src', 'main.ts'), env });
+      // Replica 1 first (it applies the migrations), then the others together.
+      const first = await startReplica(1);
+      const others = await Promise.all(Array.from({ length: replicas[name] - 1 }, (_, i) => startReplica(i + 2)));
+      instances[name] = [first, ...others];
     } catch (error) {
       say(`${(error as Error).message}`);
       await shutdown(1);
@@ -172,7 +216,16 @@ async function main(): Promise<void> {
     `  API docs        ${gateway}/docs`,
     `  products        ${gateway}/api/catalog/products`,
     `  broker          ${brokerLabel}`,
-    ...serviceNames.filter((n) => n !== 'gateway').map((n) => `  ${n.padEnd(15)} ${urls[n]}  (pid ${supervisor.pid(n)}, /docs /metrics /readyz)`),
+    ...instances.gateway.slice(1).map((i) => `  ${processName('gateway', i.replica).padEnd(15)} ${i.url}  (pid ${i.pid})`),
+    ...serviceNames
+      .filter((n) => n !== 'gateway')
+      .flatMap((n) => [
+        `  ${n.padEnd(15)} ${urls[n]}  (pid ${supervisor.pid(n)}, /docs /metrics /readyz)`,
+        ...instances[n].slice(1).map((i) => `  ${processName(n, i.replica).padEnd(15)} ${i.url}  (pid ${i.pid})`),
+      ]),
+    ...(serviceNames.some((n) => replicas[n] > 1)
+      ? [`  replicas        ${serviceNames.filter((n) => replicas[n] > 1).map((n) => `${n} ×${replicas[n]}`).join(', ')} (registered in the service registry; callers balance over them)`]
+      : []),
     '',
     ...(await adminLogin(credentialsFile)),
     `  state           ${stateDir}   (npm start -- --reset wipes it)`,
@@ -181,7 +234,8 @@ async function main(): Promise<void> {
     '',
   ];
   await mkdir(stateDir, { recursive: true });
-  await writeFile(runtimeFile, JSON.stringify({ pid: process.pid, gateway, broker, databases: databaseUrls, services: urls }, null, 2), { mode: 0o600 });
+  written.runtime = { pid: process.pid, gateway, broker, databases: databaseUrls, services: urls, instances };
+  await writeRuntime(written.runtime);
   process.stdout.write(lines.join('\n') + '\n');
 }
 
@@ -193,6 +247,37 @@ async function adminLogin(file: string): Promise<string[]> {
     return [`  admin login     ${email} / ${password}`, '                  (generated now and shown only this once; set BAZAAR_ADMIN_EMAIL / BAZAAR_ADMIN_PASSWORD to choose)'];
   } catch {
     return [`  admin login     ${process.env['BAZAAR_ADMIN_EMAIL'] ?? 'admin@bazaar.local'} (password shown at first start, or BAZAAR_ADMIN_PASSWORD)`];
+  }
+}
+
+/** `catalog=3,orders=2` → how many processes of each service run (1 when not named). */
+function parseReplicas(text: string | undefined): Record<ServiceName, number> {
+  const counts = Object.fromEntries(serviceNames.map((name) => [name, 1])) as Record<ServiceName, number>;
+  for (const pair of (text ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const match = /^([a-z]+)=(\d+)$/.exec(pair);
+    if (!match) fail(`--replicas / BAZAAR_REPLICAS takes service=count pairs such as catalog=3,orders=2, got "${pair}"`);
+    const [, name, count] = match;
+    if (!(serviceNames as readonly string[]).includes(name!)) fail(`--replicas: there is no service "${name}" (services: ${serviceNames.join(', ')})`);
+    const replicas = Number(count);
+    if (replicas < 1 || replicas > MAX_REPLICAS) fail(`--replicas: ${name}=${count}: a service runs 1 to ${MAX_REPLICAS} replicas`);
+    counts[name as ServiceName] = replicas;
+  }
+  return counts;
+}
+
+/** The labels a replica registers with: the user's INSTANCE_METADATA, if any, and its replica number. */
+function instanceMetadata(replica: number): string {
+  const own = process.env['INSTANCE_METADATA'];
+  return own ? `${own},replica=${replica}` : `replica=${replica}`;
+}
+
+/** The port in a listening address such as `http://127.0.0.1:4002`. */
+function reportedPort(address: string): number | undefined {
+  try {
+    const port = Number(new URL(address).port);
+    return port > 0 ? port : undefined;
+  } catch {
+    return undefined;
   }
 }
 

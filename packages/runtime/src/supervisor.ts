@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 
 export interface ProcessSpec {
+  /** Unique per process: a service, or one of its replicas (`catalog#2`); a crashed one restarts under it. */
   name: string;
   /** Entry module, run with this process's Node. */
   entry: string;
@@ -15,6 +16,8 @@ export interface SupervisorOptions {
   event: (message: string) => void;
   /** How long a child has to report ready. */
   readyTimeoutMs?: number;
+  /** Called each time a child reports ready, at its first start and after every restart (it has a new pid then). */
+  ready?: (name: string, pid: number, address: string) => void;
 }
 
 /** Exit code of a service that refuses its configuration: restarting would not help. */
@@ -76,6 +79,7 @@ export class Supervisor {
         if (message?.type === 'ready') {
           clearTimeout(timer);
           resolve(String(message.address ?? ''));
+          if (child.pid !== undefined) this.options.ready?.(spec.name, child.pid, String(message.address ?? ''));
         }
       });
       child.once('exit', (code, signal) => {

@@ -205,3 +205,5 @@ export function startOrder(names: readonly ServiceName[] = serviceNames): Servic
   for (const name of names) visit(name);
   return ordered;
 }
+
+export * from './call-policies.ts';

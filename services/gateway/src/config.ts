@@ -10,6 +10,17 @@ export const GatewayConfig = extendConfig({
   CORS_ORIGINS: Type.String({ default: 'http://localhost:8080,http://127.0.0.1:8080' }),
   /** Requests per minute per client IP across all routes. */
   RATE_LIMIT_PER_MINUTE: Type.Integer({ minimum: 1, default: 600 }),
+  /** Requests per minute per authenticated user (on top of the IP budget), whatever address they come from. */
+  RATE_LIMIT_PER_USER_PER_MINUTE: Type.Integer({ minimum: 1, default: 1_200 }),
+  /** Redis for the rate-limit budgets, shared by every gateway replica (distributed mode); in memory per replica without it. */
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  /** Prefix of the rate-limit keys in Redis; gateways sharing budgets use the same one (another system on the same Redis, another). */
+  RATE_LIMIT_REDIS_PREFIX: Type.String({ minLength: 1, default: 'bazaar:rl' }),
+  /** Public catalog reads are cached this long at most; catalog events clear them sooner. 0 turns the cache off. */
+  CATALOG_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 30_000 }),
+  CATALOG_CACHE_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 1_000 }),
+  /** How long the storefront home waits for each of its parts before answering without it. */
+  STOREFRONT_PART_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 1_500 }),
   /** Time an upstream gets to send its response headers before the gateway answers 504. */
   UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),
   /** Access-log lines for proxied requests: `errors` (4xx/5xx, failures, slow) or `all`. Services log every request themselves. */

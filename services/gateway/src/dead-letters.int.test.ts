@@ -113,8 +113,9 @@ describe('GET /api/admin/dlq', () => {
     assert.equal(replay.statusCode, 200);
     assert.deepEqual(replay.json(), { replayed: 0, failed: 0, results: [], services: servicesWith('unavailable') });
     const one = await asAdmin({ url: `/api/admin/dlq/notifications/${randomUUID()}`, base: degraded.url });
-    assert.equal(one.statusCode, 502);
-    assert.equal(one.json().code, 'UPSTREAM_UNAVAILABLE');
+    // By now the failed calls above (and the docs aggregator's) may have opened the gateway's breaker for it.
+    assert.ok([502, 503].includes(one.statusCode), String(one.statusCode));
+    assert.ok(['UPSTREAM_UNAVAILABLE', 'UPSTREAM_CIRCUIT_OPEN'].includes(one.json().code), one.json().code);
     assert.match(one.json().detail, /notifications/);
     await degraded.close();
   });

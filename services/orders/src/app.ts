@@ -42,8 +42,8 @@ function wire(context: Context): OrdersParts {
     store,
     projections,
     saga,
-    catalog: new CatalogClient(config.CATALOG_URL, config.UPSTREAM_TIMEOUT_MS),
-    payments: new PaymentsClient(config.PAYMENTS_URL, config.UPSTREAM_TIMEOUT_MS),
+    catalog: new CatalogClient(context.upstreams.get('catalog')),
+    payments: new PaymentsClient(context.upstreams.get('payments')),
     fingerprintKey: () => fingerprintKey(context),
   });
   parts = { db, store, projections, saga, placeOrder, updates: new OrderUpdates(db) };

@@ -3,12 +3,14 @@ import { Type, extendConfig } from '@bazaar/chassis';
 export const OrdersConfig = extendConfig({
   /** Where identity runs; its JWKS verifies access tokens. */
   IDENTITY_URL: Type.String({ format: 'uri' }),
-  /** Where catalog runs: prices are read from it when an order is placed. */
+  /**
+   * Where catalog runs (the fallback when the registry lists no live instance): prices are read
+   * from it when an order is placed. Deadlines and retries of these calls are the declared call
+   * policies (packages/topology/src/call-policies.ts, CALL_POLICY_OVERRIDES).
+   */
   CATALOG_URL: Type.String({ format: 'uri' }),
   /** Where payments runs: cards are tokenized there when an order is placed. */
   PAYMENTS_URL: Type.String({ format: 'uri' }),
-  /** Timeout of those calls. */
-  UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 5_000 }),
   /** How long a saga step may take before the saga compensates (the slow test card takes 3 s). */
   SAGA_STEP_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 15_000 }),
   /** How often the saga looks for steps past their deadline. */

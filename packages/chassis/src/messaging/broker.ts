@@ -5,9 +5,10 @@ import type { Envelope } from '@bazaar/contracts/messages';
  * own database) and `NatsBroker` (NATS JetStream) — and both pass the same
  * conformance suite (`testing/broker-conformance.ts`).
  *
- * The port is deliberately small: durable publish with acknowledgement, and
+ * The port is deliberately small: durable publish with acknowledgement,
  * at-least-once delivery to consumer groups with per-key ordering, leases and
- * delayed redelivery. Validation, the inbox, retry policy and the dead-letter
+ * delayed redelivery, and best-effort notices of events to every listening
+ * process. Validation, the inbox, retry policy and the dead-letter
  * queue are the consumer's business (`consumer.ts`), identical on both adapters.
  */
 export interface Broker {
@@ -33,6 +34,19 @@ export interface Broker {
    * retries: a message waiting for redelivery holds back the ones behind it.
    */
   subscribe(group: string, handler: DeliveryHandler, options?: SubscribeOptions): Promise<Subscription>;
+  /**
+   * Best-effort, non-durable: calls `onNotice` for every event of the given
+   * message names published from now on, in every process that listens (no
+   * group, no ack, no replay; a notice missed while disconnected is lost).
+   *
+   * For state every replica keeps for itself (a cache to invalidate), which a
+   * consumer group cannot serve: it hands each message to one member. Resolves
+   * once notices are flowing. Commands and replies (a destination) are never
+   * noticed. A message published again may be noticed again. `options.onGap`
+   * hears when notices may have been lost (the connection was lost and is
+   * back), so that the listener can drop what it derived from them.
+   */
+  listen(messageNames: readonly string[], onNotice: (notice: Notice) => void, options?: ListenOptions): Promise<Subscription>;
   /** Whether the broker is reachable now (for /readyz and tests). */
   ping(): Promise<void>;
   close(): Promise<void>;
@@ -75,6 +89,24 @@ export interface Delivery {
   retry(delayMs: number): Promise<void>;
   /** Still working: renew the lease. */
   extend(): Promise<void>;
+}
+
+/** What a listener hears of a published event: which one, not its content. */
+export interface Notice {
+  /** Message name, e.g. `catalog.product-changed.v1`. */
+  readonly name: string;
+  /** The envelope key (the aggregate, e.g. the product id). */
+  readonly key: string;
+  /** The envelope id. */
+  readonly id: string;
+}
+
+export interface ListenOptions {
+  /**
+   * Called when the listener is back after losing its connection: notices
+   * published meanwhile are lost. Not called for the first connection.
+   */
+  onGap?: () => void;
 }
 
 export interface Subscription {

@@ -1,7 +1,19 @@
 import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { messageName, type Envelope } from '@bazaar/contracts/messages';
-import { decodeMessage, encodeEnvelope, type Broker, type BrokerOptions, type Delivery, type DeliveryHandler, type MessageFlows, type SubscribeOptions, type Subscription } from './broker.ts';
+import {
+  decodeMessage,
+  encodeEnvelope,
+  type Broker,
+  type BrokerOptions,
+  type Delivery,
+  type DeliveryHandler,
+  type ListenOptions,
+  type MessageFlows,
+  type Notice,
+  type SubscribeOptions,
+  type Subscription,
+} from './broker.ts';
 
 /**
  * The embedded broker: PostgreSQL, in a database of its own, shared by every
@@ -13,6 +25,10 @@ import { decodeMessage, encodeEnvelope, type Broker, type BrokerOptions, type De
  * delivery with the same group and key is left — leased, waiting for a retry or
  * pending. A lease that expires (the subscriber died) makes the delivery
  * claimable again. See docs/adr/0010-embedded-broker.md.
+ *
+ * Notices (`listen`) ride on the same statement: every newly published event
+ * also NOTIFYs `bazaar_events` with its name, key and id, which every listening
+ * process hears on a LISTEN connection of its own.
  */
 export class EmbeddedBroker implements Broker {
   readonly kind = 'embedded' as const;
@@ -26,6 +42,7 @@ export class EmbeddedBroker implements Broker {
    */
   private readonly bookkeeping: pg.Pool;
   private readonly subscriptions = new Set<EmbeddedSubscription>();
+  private readonly listeners = new Set<EmbeddedListener>();
   private schemaReady: Promise<void> | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly url: string;
@@ -73,8 +90,10 @@ export class EmbeddedBroker implements Broker {
   async publish(messages: readonly Envelope[]): Promise<void> {
     if (messages.length === 0) return;
     await this.ensureSchema();
-    // One statement: messages (de-duplicated on id), their deliveries, and a NOTIFY
-    // per receiving group — sent by PostgreSQL when the statement's transaction commits.
+    // One statement: messages (de-duplicated on id), their deliveries, a NOTIFY per
+    // receiving group and one per new event for listeners — sent by PostgreSQL when the
+    // statement's transaction commits. A notice carries name, key and id only, far below
+    // NOTIFY's 8000-byte payload limit (the key is capped; envelopes allow 200 characters).
     await this.pool.query(
       `WITH input AS (
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
@@ -83,7 +102,7 @@ export class EmbeddedBroker implements Broker {
          INSERT INTO broker_messages (id, message_name, key, destination, body)
          SELECT id, message_name, key, destination, body FROM input ORDER BY ord
          ON CONFLICT (id) DO NOTHING
-         RETURNING seq, message_name, key, destination),
+         RETURNING seq, id, message_name, key, destination),
        delivered AS (
          INSERT INTO broker_deliveries (group_name, seq, key)
          SELECT coalesce(i.destination, s.group_name), i.seq, i.key
@@ -91,7 +110,10 @@ export class EmbeddedBroker implements Broker {
          WHERE coalesce(i.destination, s.group_name) IS NOT NULL
          ORDER BY i.seq
          RETURNING group_name)
-       SELECT pg_notify('bazaar_broker', g) FROM (SELECT DISTINCT group_name AS g FROM delivered) AS groups`,
+       SELECT pg_notify('bazaar_broker', g) FROM (SELECT DISTINCT group_name AS g FROM delivered) AS groups
+       UNION ALL
+       SELECT pg_notify('${NOTICE_CHANNEL}', json_build_object('name', message_name, 'key', left(key, 1000), 'id', id)::text)
+       FROM inserted WHERE destination IS NULL`,
       [
         messages.map((m) => m.id),
         messages.map(messageName),
@@ -119,6 +141,21 @@ export class EmbeddedBroker implements Broker {
     };
   }
 
+  async listen(messageNames: readonly string[], onNotice: (notice: Notice) => void, options: ListenOptions = {}): Promise<Subscription> {
+    const listener = new EmbeddedListener(this.url, new Set(messageNames), onNotice, {
+      onGap: options.onGap,
+      connectionName: `${this.options.connectionName ?? 'bazaar-broker'}-notices`,
+    });
+    this.listeners.add(listener);
+    await listener.start();
+    return {
+      close: async () => {
+        this.listeners.delete(listener);
+        await listener.close();
+      },
+    };
+  }
+
   async ping(): Promise<void> {
     await this.pool.query('SELECT 1');
   }
@@ -137,11 +174,15 @@ export class EmbeddedBroker implements Broker {
     clearInterval(this.pruneTimer);
     await Promise.all([...this.subscriptions].map((s) => s.close()));
     this.subscriptions.clear();
+    await Promise.all([...this.listeners].map((l) => l.close()));
+    this.listeners.clear();
     await Promise.all([this.pool.end(), this.bookkeeping.end()]);
   }
 }
 
 const SCHEMA_LOCK = 7_241_010;
+/** The channel of event notices (`listen`); `bazaar_broker` wakes consumer groups. */
+const NOTICE_CHANNEL = 'bazaar_events';
 
 async function createSchema(pool: pg.Pool): Promise<void> {
   const client = await pool.connect();
@@ -330,5 +371,103 @@ class EmbeddedSubscription {
     await Promise.allSettled([...this.settled]);
     await this.listener?.end().catch(() => {});
     this.listener = undefined;
+  }
+}
+
+/**
+ * One `listen`: a dedicated connection LISTENing for event notices, re-opened
+ * when lost. Notices sent while it is down are lost (NOTIFY is not queued for
+ * absent listeners); `onGap` says so once it is back. TCP keep-alive makes a
+ * silently dead connection (a partition) show up as an error, rather than as
+ * an unnoticed silence.
+ */
+class EmbeddedListener {
+  private client: pg.Client | undefined;
+  private started = false;
+  private closed = false;
+  private reconnect: NodeJS.Timeout | undefined;
+  private readonly url: string;
+  private readonly names: ReadonlySet<string>;
+  private readonly onNotice: (notice: Notice) => void;
+  private readonly options: { onGap: (() => void) | undefined; connectionName: string };
+
+  constructor(url: string, names: ReadonlySet<string>, onNotice: (notice: Notice) => void, options: { onGap: (() => void) | undefined; connectionName: string }) {
+    this.url = url;
+    this.names = names;
+    this.onNotice = onNotice;
+    this.options = options;
+  }
+
+  /** Resolves once LISTEN is in place — or, the database being unreachable, once reconnecting is under way (best-effort). */
+  async start(): Promise<void> {
+    await this.connect().catch(() => this.scheduleReconnect());
+    this.started = true;
+  }
+
+  private async connect(): Promise<void> {
+    const client = new pg.Client({
+      connectionString: this.url,
+      application_name: this.options.connectionName,
+      connectionTimeoutMillis: 5_000,
+      keepAlive: true,
+      keepAliveInitialDelayMillis: 10_000,
+    });
+    let lost = false;
+    const lose = (): void => {
+      if (lost) return;
+      lost = true;
+      if (this.client === client) this.client = undefined;
+      client.end().catch(() => {});
+      this.scheduleReconnect();
+    };
+    client.on('error', lose);
+    client.on('end', lose);
+    client.on('notification', (message) => {
+      if (message.channel === NOTICE_CHANNEL) this.deliver(message.payload);
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${NOTICE_CHANNEL}`);
+    } catch (error) {
+      lost = true; // the caller schedules the next attempt
+      await client.end().catch(() => {});
+      throw error;
+    }
+    if (this.closed) {
+      lost = true;
+      await client.end().catch(() => {});
+      return;
+    }
+    this.client = client;
+    // Back after a loss (or after a first attempt that failed): what was published meanwhile was not heard.
+    if (this.started) this.options.onGap?.();
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closed || this.reconnect) return;
+    this.reconnect = setTimeout(() => {
+      this.reconnect = undefined;
+      this.connect().catch(() => this.scheduleReconnect());
+    }, 500);
+  }
+
+  private deliver(payload: string | undefined): void {
+    const notice = decodeMessage(payload ?? '') as Partial<Notice> | undefined;
+    if (typeof notice?.name !== 'string' || typeof notice.key !== 'string' || typeof notice.id !== 'string') return;
+    if (!this.names.has(notice.name)) return;
+    try {
+      this.onNotice({ name: notice.name, key: notice.key, id: notice.id });
+    } catch {
+      // The listener's own failure: it must not cost the connection (and the notices after this one).
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.reconnect);
+    const client = this.client;
+    this.client = undefined;
+    await client?.end().catch(() => {});
   }
 }

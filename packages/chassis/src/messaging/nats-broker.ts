@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, nanos, type NatsConnection, type Subscription as CoreSubscription } from '@nats-io/transport-node';
+import { connect, nanos, type Msg, type NatsConnection, type Subscription as CoreSubscription } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -20,7 +20,19 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { messageName, type Envelope } from '@bazaar/contracts/messages';
-import { decodeMessage, encodeEnvelope, type Broker, type BrokerOptions, type Delivery, type DeliveryHandler, type MessageFlows, type SubscribeOptions, type Subscription } from './broker.ts';
+import {
+  decodeMessage,
+  encodeEnvelope,
+  type Broker,
+  type BrokerOptions,
+  type Delivery,
+  type DeliveryHandler,
+  type ListenOptions,
+  type MessageFlows,
+  type Notice,
+  type SubscribeOptions,
+  type Subscription,
+} from './broker.ts';
 
 export interface NatsBrokerOptions extends BrokerOptions {
   /**
@@ -78,6 +90,11 @@ export interface NatsBrokerOptions extends BrokerOptions {
  * declarations, so a process that did not declare the flows itself can subscribe.
  * The lease (`ack_wait`) is set by the subscribers of a group (their `leaseMs`),
  * not by whichever service declared the durable.
+ *
+ * Notices (`listen`) need no stream: a message published to JetStream is also
+ * delivered to core-NATS subscribers of its subject, so a listener subscribes
+ * to `<prefix>.events.<domain>.*.<name>` for each name (any partition), with no
+ * durable state; what is published while it is disconnected it does not hear.
  */
 export class NatsBroker implements Broker {
   readonly kind = 'nats' as const;
@@ -90,6 +107,9 @@ export class NatsBroker implements Broker {
   /** Message names per group, as declared by this instance (a union over its `declare` calls). */
   private readonly declared = new Map<string, Set<string>>();
   private readonly subscriptions = new Set<NatsSubscription>();
+  private readonly listeners = new Set<CoreSubscription>();
+  /** `onGap` of every `listen`, called when the connection is back after a loss. */
+  private readonly gapListeners = new Set<() => void>();
   private connection: Promise<JetStreamClients> | undefined;
   private streamsReady: Promise<void> | undefined;
   private closed = false;
@@ -111,11 +131,31 @@ export class NatsBroker implements Broker {
   /** The connection, opened on first use; a failed attempt is retried by the next call. */
   private clients(): Promise<JetStreamClients> {
     if (this.closed) return Promise.reject(new Error('the NATS broker is closed'));
-    this.connection ??= openConnection(this.url, this.connectionName).catch((error: unknown) => {
-      this.connection = undefined;
-      throw error;
-    });
+    this.connection ??= openConnection(this.url, this.connectionName).then(
+      (clients) => {
+        void this.watchReconnects(clients.nc);
+        return clients;
+      },
+      (error: unknown) => {
+        this.connection = undefined;
+        throw error;
+      },
+    );
     return this.connection;
+  }
+
+  /** Tells listeners when the connection is back after a loss (core subscriptions are restored, but what was published meanwhile is gone). */
+  private async watchReconnects(nc: NatsConnection): Promise<void> {
+    for await (const status of nc.status()) {
+      if (status.type !== 'reconnect') continue;
+      for (const onGap of this.gapListeners) {
+        try {
+          onGap();
+        } catch {
+          // The listener's own failure: the others still hear of the gap.
+        }
+      }
+    }
   }
 
   /** Creates or updates both streams, once per instance (idempotent, safe when processes race). */
@@ -206,6 +246,38 @@ export class NatsBroker implements Broker {
     };
   }
 
+  async listen(messageNames: readonly string[], onNotice: (notice: Notice) => void, options: ListenOptions = {}): Promise<Subscription> {
+    const subjects = [...new Set(messageNames)].map((name) => {
+      if (!SUBJECT_TAIL.test(name)) throw new Error(`"${name}" cannot be part of a NATS subject`);
+      return `${this.prefix}.events.${token(domainOf(name))}.*.${name}`;
+    });
+    const { nc } = await this.clients();
+    const hear = (error: Error | null, message: Msg): void => {
+      if (error) return;
+      const notice = noticeOf(message);
+      if (!notice) return;
+      try {
+        onNotice(notice);
+      } catch {
+        // The listener's own failure: it must not cost the subscription (and the notices after this one).
+      }
+    };
+    const subscriptions = subjects.map((subject) => nc.subscribe(subject, { callback: hear }));
+    for (const subscription of subscriptions) this.listeners.add(subscription);
+    const onGap = options.onGap;
+    if (onGap) this.gapListeners.add(onGap);
+    await nc.flush(); // the server has the subscriptions: what is published from now on reaches them
+    return {
+      close: async () => {
+        if (onGap) this.gapListeners.delete(onGap);
+        for (const subscription of subscriptions) {
+          this.listeners.delete(subscription);
+          if (!subscription.isClosed()) subscription.unsubscribe();
+        }
+      },
+    };
+  }
+
   async ping(): Promise<void> {
     const { nc, jsm } = await this.clients();
     await nc.rtt(); // rejects at once while the connection is down (reconnecting)
@@ -228,6 +300,9 @@ export class NatsBroker implements Broker {
     this.closed = true;
     await Promise.all([...this.subscriptions].map((subscription) => subscription.close()));
     this.subscriptions.clear();
+    for (const listener of this.listeners) if (!listener.isClosed()) listener.unsubscribe();
+    this.listeners.clear();
+    this.gapListeners.clear();
     const clients = await this.connection?.catch(() => undefined);
     this.connection = undefined;
     if (!clients || clients.nc.isClosed()) return;
@@ -391,6 +466,17 @@ function parseDescription(text: string | undefined): DurableDescription | undefi
   if (typeof parsed !== 'object' || parsed === null || typeof parsed.group !== 'string') return undefined;
   const handles = Array.isArray(parsed.handles) ? parsed.handles.filter((name): name is string => typeof name === 'string') : undefined;
   return handles ? { group: parsed.group, handles } : { group: parsed.group };
+}
+
+/**
+ * The notice of an event seen on a core subscription: its name from the subject,
+ * key and id from the envelope (nothing else of it is looked at).
+ */
+function noticeOf(message: Msg): Notice | undefined {
+  const name = message.subject.split('.').slice(EVENT_SUBJECT_HEAD).join('.');
+  const envelope = decodeMessage(message.string()) as { key?: unknown; id?: unknown } | undefined;
+  if (typeof envelope !== 'object' || envelope === null || typeof envelope.key !== 'string' || typeof envelope.id !== 'string') return undefined;
+  return { name, key: envelope.key, id: envelope.id };
 }
 
 /** `identity` for `identity.user-registered.v1` (or the type `identity.user-registered`). */

@@ -6,6 +6,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request, type Dispatcher } from 'undici';
+import type { ServiceName } from '@bazaar/topology';
+import { readRuntimeFile, type RuntimeInstance } from '../runtime-file.ts';
 
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 
@@ -13,11 +15,23 @@ export interface RunningSystem {
   process: ChildProcess;
   output: string[];
   gateway: string;
+  /** Every service process's pid, as the launcher's summary printed them (replicas included). */
   pids: number[];
+  /** Every process of each service, replica 1 first, as runtime.json listed them when the system became ready. */
+  instances: Partial<Record<ServiceName, RuntimeInstance[]>>;
 }
 
-export async function startSystem(stateDir: string, port: number, extra: { args?: string[]; env?: Record<string, string> } = {}): Promise<RunningSystem> {
-  const child = spawn(process.execPath, [join(root, 'packages/runtime/src/start.ts'), '--state', stateDir, '--port', String(port), ...(extra.args ?? [])], {
+export interface StartOptions {
+  args?: string[];
+  env?: Record<string, string>;
+  /** Processes per service (`--replicas`), e.g. `{ catalog: 2 }`; 1 for the others. */
+  replicas?: Partial<Record<ServiceName, number>>;
+}
+
+export async function startSystem(stateDir: string, port: number, extra: StartOptions = {}): Promise<RunningSystem> {
+  const replicas = Object.entries(extra.replicas ?? {}).map(([service, count]) => `${service}=${count}`);
+  const args = [...(replicas.length > 0 ? ['--replicas', replicas.join(',')] : []), ...(extra.args ?? [])];
+  const child = spawn(process.execPath, [join(root, 'packages/runtime/src/start.ts'), '--state', stateDir, '--port', String(port), ...args], {
     env: { ...isolatedEnvironment(), NO_COLOR: '1', BAZAAR_EPHEMERAL_PORTS: '1', ...extra.env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -40,12 +54,13 @@ export async function startSystem(stateDir: string, port: number, extra: { args?
   });
   await ready;
   const pids = output.flatMap((line) => [...line.matchAll(/\(pid (\d+)/g)].map((m) => Number(m[1])));
-  return { process: child, output, gateway: `http://127.0.0.1:${port}`, pids };
+  const instances = (await readRuntimeFile(stateDir))?.instances ?? {};
+  return { process: child, output, gateway: `http://127.0.0.1:${port}`, pids, instances };
 }
 
-/** The caller's environment minus anything that would point the launcher at other databases or a fixed admin. */
+/** The caller's environment minus anything that would point the launcher at other databases, another registry or a fixed admin. */
 export function isolatedEnvironment(): Record<string, string | undefined> {
-  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/DATABASE_URL$|^BAZAAR_|^BROKER_|^PORT$|^HOST$/.test(key)));
+  return Object.fromEntries(Object.entries(process.env).filter(([key]) => !/DATABASE_URL$|^BAZAAR_|^BROKER_|^PORT$|^HOST$|^REGISTRY_URL$|^DISCOVERY$|^INSTANCE_METADATA$/.test(key)));
 }
 
 export async function stopSystem(system: RunningSystem): Promise<number | null> {
@@ -88,6 +103,19 @@ export function servicePids(system: RunningSystem): Record<string, number> {
   for (const line of system.output) {
     const match = /^\s+([a-z]+)\s+http:\/\/\S+\s+\(pid (\d+)/.exec(line);
     if (match) pids[match[1]!] = Number(match[2]);
+  }
+  return pids;
+}
+
+/**
+ * Each process's pid by the name the launcher runs it under: `catalog` for
+ * replica 1, `catalog#2` and so on for the others (as of the system's start;
+ * runtime.json has the pids of restarted ones).
+ */
+export function replicaPids(system: RunningSystem): Record<string, number> {
+  const pids: Record<string, number> = {};
+  for (const [service, instances] of Object.entries(system.instances)) {
+    for (const instance of instances ?? []) pids[instance.replica === 1 ? service : `${service}#${instance.replica}`] = instance.pid;
   }
   return pids;
 }

@@ -11,7 +11,7 @@ export const apiSecurityHeaders: Readonly<Record<string, string>> = {
   // No Strict-Transport-Security: browsers ignore it over plain HTTP; whatever terminates TLS in front sets it.
 };
 
-export const corsExposedHeaders = 'x-request-id, etag, location, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset';
+export const corsExposedHeaders = 'x-request-id, etag, location, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset, ratelimit-policy, x-cache, age';
 
 /** CORS response headers for an allowed `origin` on a simple or actual request; none otherwise. */
 export function corsHeaders(origin: string | undefined, allowed: ReadonlySet<string>): Record<string, string> | undefined {

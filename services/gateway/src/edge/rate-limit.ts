@@ -1,44 +1,205 @@
 import { AppError } from '@bazaar/chassis';
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import type { FastifyBaseLogger } from 'fastify';
+import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 export interface RateLimitDecision {
   allowed: boolean;
   /** Standard `RateLimit-*` response headers (IETF draft), plus `Retry-After` when refused. */
   headers: Record<string, string>;
+  /** When refused: the budget that ran out (the user's when both did), for {@link rateLimitExceeded}. */
+  refusedBy?: 'ip' | 'user';
 }
 
-export type RateLimit = (key: string) => Promise<RateLimitDecision>;
+export interface RateLimitOptions {
+  /** Requests per minute per client IP, authenticated or not. */
+  perIpPerMinute: number;
+  /** Requests per minute per authenticated user (on top of the IP budget). */
+  perUserPerMinute: number;
+  /**
+   * Redis shared by every gateway replica: the budgets are then system-wide
+   * rather than per replica. Without it, each replica counts in memory.
+   */
+  redisUrl?: string;
+  /** Prefix of the Redis keys; replicas sharing a budget use the same one. Default `bazaar:rl`. */
+  keyPrefix?: string;
+  log?: Pick<FastifyBaseLogger, 'warn' | 'info'>;
+}
+
+export interface RateLimiter {
+  /** Consumes one point for the IP and, when the caller is authenticated, one for the user; refused when either is exhausted. */
+  check(client: { ip: string; user?: string }): Promise<RateLimitDecision>;
+  readonly store: 'memory' | 'redis';
+  close(): Promise<void>;
+}
+
+const WINDOW_SECONDS = 60;
 
 /**
- * Fixed-window request budget per key (client IP today), held in memory.
- * rate-limiter-flexible offers the same limiter over Redis for several gateway
- * replicas; swapping the store does not change this interface.
+ * Bounds on every Redis call. The limiter sits on the path of every request, so
+ * Redis being slow or gone must cost milliseconds, not hang the request: no
+ * offline queue (a command while disconnected fails at once), no retry of a
+ * command caught by a disconnection, a short connect timeout and a command timeout. A failed call is answered by
+ * the in-memory insurance limiter.
  */
-export function createRateLimit(pointsPerMinute: number): RateLimit {
-  const limiter = new RateLimiterMemory({ points: pointsPerMinute, duration: 60 });
-  const limit = String(pointsPerMinute);
-  return async (key) => {
-    try {
-      const result = await limiter.consume(key);
-      return { allowed: true, headers: headersFor(limit, result) };
-    } catch (rejection) {
-      if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      const headers = headersFor(limit, rejection);
-      headers['retry-after'] = headers['ratelimit-reset']!;
-      return { allowed: false, headers };
-    }
+const REDIS_CONNECT_TIMEOUT_MS = 1_000;
+const REDIS_COMMAND_TIMEOUT_MS = 250;
+const REDIS_MAX_RECONNECT_DELAY_MS = 2_000;
+
+/**
+ * Fixed-window request budgets per client IP and per authenticated user.
+ *
+ * With `redisUrl`, the windows live in Redis, shared by every gateway replica
+ * using the same key prefix. Each Redis limiter carries an in-memory insurance
+ * limiter with the same budget: while Redis is unreachable (or not yet
+ * connected), each replica enforces the limits on its own instead of failing or
+ * delaying requests — the budget is then per replica, a softer limit for the
+ * length of the outage.
+ */
+export function createRateLimiter(options: RateLimitOptions): RateLimiter {
+  const prefix = options.keyPrefix ?? 'bazaar:rl';
+  const policies = {
+    ip: { limit: options.perIpPerMinute, scope: 'ip' as const },
+    user: { limit: options.perUserPerMinute, scope: 'user' as const },
+  };
+  if (!options.redisUrl) {
+    const ip = new RateLimiterMemory({ points: policies.ip.limit, duration: WINDOW_SECONDS });
+    const user = new RateLimiterMemory({ points: policies.user.limit, duration: WINDOW_SECONDS });
+    return {
+      store: 'memory',
+      check: (client) => decide(client, { ip, user }, policies),
+      close: async () => {},
+    };
+  }
+
+  const { redis, close } = connectRedis(options.redisUrl, options.log);
+  const shared = (scope: 'ip' | 'user', points: number): RateLimiterRedis =>
+    new RateLimiterRedis({
+      storeClient: redis,
+      keyPrefix: `${prefix}:${scope}`,
+      points,
+      duration: WINDOW_SECONDS,
+      // Not ready (connecting, reconnecting): straight to the insurance limiter, without a round trip.
+      rejectIfRedisNotReady: true,
+      insuranceLimiter: new RateLimiterMemory({ points, duration: WINDOW_SECONDS }),
+    });
+  const limiters = { ip: shared('ip', policies.ip.limit), user: shared('user', policies.user.limit) };
+  return {
+    store: 'redis',
+    check: (client) => decide(client, limiters, policies),
+    close,
   };
 }
 
-function headersFor(limit: string, result: RateLimiterRes): Record<string, string> {
-  return {
-    'ratelimit-limit': limit,
-    'ratelimit-remaining': String(Math.max(0, result.remainingPoints)),
-    'ratelimit-reset': String(Math.max(1, Math.ceil(result.msBeforeNext / 1000))),
+interface Policy {
+  limit: number;
+  scope: 'ip' | 'user';
+}
+
+interface Outcome {
+  policy: Policy;
+  allowed: boolean;
+  result: RateLimiterRes;
+}
+
+async function decide(
+  client: { ip: string; user?: string },
+  limiters: { ip: RateLimiterAbstract; user: RateLimiterAbstract },
+  policies: { ip: Policy; user: Policy },
+): Promise<RateLimitDecision> {
+  // Both budgets at once: one round trip to Redis, not two in a row.
+  const outcomes = await Promise.all([
+    consume(limiters.ip, client.ip, policies.ip),
+    ...(client.user === undefined ? [] : [consume(limiters.user, client.user, policies.user)]),
+  ]);
+  const refused = outcomes.filter((outcome) => !outcome.allowed);
+  // The headers describe the limit closest to biting: when refused, the one that
+  // refuses for longest (Retry-After must not invite a request that is refused
+  // again); otherwise the one with the fewest requests left.
+  const tightest = refused.length > 0
+    ? refused.reduce((a, b) => (b.result.msBeforeNext > a.result.msBeforeNext ? b : a))
+    : outcomes.reduce((a, b) => (remaining(b) < remaining(a) ? b : a));
+  const headers: Record<string, string> = {
+    'ratelimit-limit': String(tightest.policy.limit),
+    'ratelimit-remaining': String(remaining(tightest)),
+    'ratelimit-reset': String(secondsBeforeReset(tightest.result)),
+    // Every quota applied to this request, the closest one first.
+    'ratelimit-policy': [tightest, ...outcomes.filter((o) => o !== tightest)].map((o) => `${o.policy.limit};w=${WINDOW_SECONDS}`).join(', '),
   };
+  if (refused.length === 0) return { allowed: true, headers };
+  headers['retry-after'] = headers['ratelimit-reset']!;
+  return { allowed: false, headers, refusedBy: refused.some((o) => o.policy.scope === 'user') ? 'user' : 'ip' };
+}
+
+async function consume(limiter: RateLimiterAbstract, key: string, policy: Policy): Promise<Outcome> {
+  try {
+    return { policy, allowed: true, result: await limiter.consume(key) };
+  } catch (rejection) {
+    // Anything but a RateLimiterRes is a store failure the insurance limiter did not absorb: a bug.
+    if (!(rejection instanceof RateLimiterRes)) throw rejection;
+    return { policy, allowed: false, result: rejection };
+  }
+}
+
+function remaining(outcome: Outcome): number {
+  return Math.max(0, outcome.result.remainingPoints);
+}
+
+function secondsBeforeReset(result: RateLimiterRes): number {
+  return Math.max(1, Math.ceil(result.msBeforeNext / 1000));
+}
+
+/**
+ * The Redis client behind the shared limits. It reconnects in the background
+ * forever (with a bounded back-off) while requests are answered by the insurance
+ * limiters. Connection loss is logged once per outage, and the recovery once.
+ */
+function connectRedis(url: string, log: RateLimitOptions['log']): { redis: Redis; close: () => Promise<void> } {
+  const redis = new Redis(url, {
+    connectionName: 'bazaar-gateway-rate-limit',
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    retryStrategy: (attempt) => Math.min(REDIS_MAX_RECONNECT_DELAY_MS, attempt * 100),
+  });
+  const where = redactedUrl(url);
+  let lost = false;
+  let closing = false;
+  const loseConnection = (reason: string): void => {
+    if (lost || closing) return;
+    lost = true;
+    log?.warn({ redis: where, reason }, 'rate-limit store unreachable: limits are per gateway replica until it is back');
+  };
+  redis.on('error', (error: Error) => loseConnection(error.message));
+  redis.on('close', () => loseConnection('connection closed'));
+  redis.on('ready', () => {
+    if (!lost) return;
+    lost = false;
+    log?.info({ redis: where }, 'rate-limit store reachable again: limits are shared by every gateway replica');
+  });
+  const close = async (): Promise<void> => {
+    closing = true;
+    // QUIT when connected (in-flight commands finish); otherwise just stop reconnecting.
+    if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
+    else redis.disconnect();
+  };
+  return { redis, close };
+}
+
+/** The URL without its credentials, for logs. */
+function redactedUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    return parsed.toString();
+  } catch {
+    return '(unparseable Redis URL)';
+  }
 }
 
 /** The answer to a refused request, the same on the data plane and on the gateway's own routes. */
-export function rateLimitExceeded(): AppError {
-  return new AppError('RATE_LIMITED', 'Slow down: too many requests from this address');
+export function rateLimitExceeded(scope: 'ip' | 'user' = 'ip'): AppError {
+  return new AppError('RATE_LIMITED', scope === 'user' ? 'Slow down: too many requests from this account' : 'Slow down: too many requests from this address');
 }

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { Upstream } from '../proxy/upstreams.ts';
+import type { UpstreamClient } from '@bazaar/chassis';
 
 type OpenApiDocument = {
   paths?: Record<string, unknown>;
@@ -18,10 +18,10 @@ const REFRESH_MS = 30_000;
 export class OpenApiAggregator {
   private readonly specs = new Map<string, OpenApiDocument>();
   private timer: NodeJS.Timeout | undefined;
-  private readonly upstreams: readonly Upstream[];
+  private readonly upstreams: readonly UpstreamClient[];
   private readonly log: FastifyBaseLogger;
 
-  constructor(upstreams: readonly Upstream[], log: FastifyBaseLogger) {
+  constructor(upstreams: readonly UpstreamClient[], log: FastifyBaseLogger) {
     this.upstreams = upstreams;
     this.log = log;
   }
@@ -40,12 +40,8 @@ export class OpenApiAggregator {
     await Promise.all(
       this.upstreams.map(async (upstream) => {
         try {
-          const response = await upstream.pool.request({ method: 'GET', path: '/docs/json', headersTimeout: 2_000 });
-          if (response.statusCode !== 200) {
-            await response.body.dump();
-            return;
-          }
-          this.specs.set(upstream.service, (await response.body.json()) as OpenApiDocument);
+          const response = await upstream.requestJson<OpenApiDocument>({ path: '/docs/json', timeoutMs: 2_000 });
+          if (response.status === 200) this.specs.set(upstream.service, response.body);
         } catch (error) {
           this.log.debug({ service: upstream.service, reason: (error as Error).message }, 'openapi document unavailable');
         }

@@ -1,20 +1,20 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { AppError, PROBLEM_CONTENT_TYPE, bearerToken, problem, propagationHeaders, type VerifyAccessToken } from '@bazaar/chassis';
+import { AppError, CALLER_HEADER, PROBLEM_CONTENT_TYPE, bearerToken, problem, propagationHeaders, type Attempt, type UpstreamClient, type VerifyAccessToken } from '@bazaar/chassis';
 import type { ErrorCode } from '@bazaar/contracts';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Histogram } from 'prom-client';
-import { errors as undiciErrors, type Dispatcher } from 'undici';
+import type { Dispatcher } from 'undici';
 import { apiSecurityHeaders, corsHeaders, hopByHop } from '../edge/headers.ts';
-import { rateLimitExceeded, type RateLimit } from '../edge/rate-limit.ts';
-import type { Upstream } from './upstreams.ts';
+import { rateLimitExceeded, type RateLimiter } from '../edge/rate-limit.ts';
+import type { CachedResponse, ResponseCache } from '../edge/response-cache.ts';
 import { routeFor, type RouteEntry, type ServiceName } from '@bazaar/topology';
 
 export interface DataPlaneOptions {
   routes: readonly RouteEntry[];
-  upstreams: ReadonlyMap<ServiceName, Upstream>;
+  upstreams: ReadonlyMap<ServiceName, UpstreamClient>;
   verifyAccessToken: VerifyAccessToken;
-  rateLimit: RateLimit;
+  rateLimiter: RateLimiter;
   corsOrigins: ReadonlySet<string>;
   bodyLimit: number;
   duration: Histogram<'method' | 'route' | 'status_code'>;
@@ -26,6 +26,10 @@ export interface DataPlaneOptions {
    */
   accessLog: 'all' | 'errors';
   slowMs: number;
+  /** Deadline for an upstream's answer (its headers, for a stream). */
+  timeoutMs: number;
+  /** Public catalog reads served from memory (absent: no cache). */
+  cache?: ResponseCache | undefined;
 }
 
 const proxiedMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
@@ -58,19 +62,42 @@ async function proxy(req: IncomingMessage, res: ServerResponse, requestId: strin
   let status = 0;
   let failure: string | undefined;
   try {
-    const decision = await options.rateLimit(req.socket.remoteAddress ?? 'unknown');
-    Object.assign(edgeHeaders, decision.headers);
-    if (!decision.allowed) throw rateLimitExceeded();
-
-    // A present token is verified here; the service verifies it again and decides what needs one.
+    // A present token is verified here (the service verifies it again and decides what needs one),
+    // first, so the user's own budget applies; a bad token still spends the address's budget.
     const token = bearerToken(req.headers.authorization);
-    if (token) await options.verifyAccessToken(token);
+    let user: string | undefined;
+    let refused: unknown;
+    if (token) {
+      try {
+        user = (await options.verifyAccessToken(token)).userId;
+      } catch (error) {
+        refused = error;
+      }
+    }
+    const decision = await options.rateLimiter.check(user ? { ip: req.socket.remoteAddress ?? 'unknown', user } : { ip: req.socket.remoteAddress ?? 'unknown' });
+    Object.assign(edgeHeaders, decision.headers);
+    if (!decision.allowed) throw rateLimitExceeded(decision.refusedBy);
+    if (refused) throw refused;
+
+    const cache = options.cache;
+    const cacheKey = cache?.keyFor(req.method!, req.url!, req.headers);
+    let store: ((response: CachedResponse) => void) | undefined;
+    if (cacheKey) {
+      // `Cache-Control: no-cache` from the client asks for a fresh answer (RFC 9111 §5.2.1.4); it is stored all the same.
+      const hit = wantsFresh(req) ? undefined : cache!.get(cacheKey);
+      if (hit) {
+        status = serveCached(res, hit, edgeHeaders);
+        return;
+      }
+      edgeHeaders['x-cache'] = 'MISS';
+      store = (response) => cache!.set(cacheKey, response);
+    }
 
     const body = hasBody(req) ? await readBody(req, options.bodyLimit) : undefined;
-    status = await forward(upstream, req, res, body, edgeHeaders);
+    status = await forward(upstream, req, res, body, edgeHeaders, options.timeoutMs, store);
   } catch (error) {
     if (!(error instanceof AppError)) failure = (error as Error).message;
-    status = answerWithProblem(req, res, error, upstream, edgeHeaders);
+    status = answerWithProblem(req, res, error, entry.service, edgeHeaders);
   } finally {
     const ms = performance.now() - started;
     const answered = status || res.statusCode;
@@ -128,6 +155,8 @@ function upstreamHeaders(req: IncomingMessage): Record<string, string> {
   // so services behind it (which trust the gateway) see the real peer address.
   headers['x-forwarded-for'] = req.socket.remoteAddress ?? '';
   headers['x-forwarded-proto'] = 'http';
+  // Who is calling, for fault injection scoped by caller (`npm run chaos -- --from gateway`); a client cannot claim it.
+  headers[CALLER_HEADER] = 'gateway';
   if (raw.host) headers['x-forwarded-host'] = raw.host;
   return propagationHeaders(headers);
 }
@@ -135,20 +164,76 @@ function upstreamHeaders(req: IncomingMessage): Record<string, string> {
 /** Answers up to this size are sent in one write together with the headers; larger ones stream. */
 const BUFFERED_BODY_LIMIT = 64 * 1024;
 
+/** GET and HEAD are the only requests the gateway retries (it cannot know that anything else is idempotent). */
+function retryable(method: string | undefined): boolean {
+  return method === 'GET' || method === 'HEAD';
+}
+
 /**
- * Sends the upstream's answer to the client; resolves with its status. Uses
- * undici's dispatch handler directly (no intermediate stream objects on the hot
- * path). A small answer with a declared length goes out as one write, headers and
- * body together; anything larger or open-ended (server-sent events) is streamed
- * with backpressure, and a client that goes away aborts the upstream call.
+ * What one attempt came to. A 2xx–4xx answer is relayed to the client as it
+ * arrives (`relayed`); a 5xx is held back whole, so the policies may retry it on
+ * another instance and only the last one reaches the client. A streamed answer
+ * (large or open-ended, e.g. server-sent events) resolves the attempt at its
+ * headers: only the wait for them is on the deadline and in the bulkhead; `done`
+ * settles when the stream ends.
  */
-function forward(upstream: Upstream, req: IncomingMessage, res: ServerResponse, body: Buffer | undefined, edgeHeaders: Record<string, string>): Promise<number> {
+interface AttemptOutcome {
+  status: number;
+  relayed: boolean;
+  heldBack?: { headers: Record<string, string | string[]>; body: Buffer };
+  done?: Promise<void>;
+}
+
+const heldBack = (outcome: AttemptOutcome) => !outcome.relayed;
+
+/**
+ * Sends the request upstream under the service's policies (breaker, bulkhead,
+ * deadline, retries for GET/HEAD on another instance) and the answer to the
+ * client; resolves with the status once the answer is complete.
+ */
+async function forward(
+  upstream: UpstreamClient,
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: Buffer | undefined,
+  edgeHeaders: Record<string, string>,
+  timeoutMs: number,
+  store?: (response: CachedResponse) => void,
+): Promise<number> {
+  const request: Dispatcher.DispatchOptions = { method: req.method as Dispatcher.HttpMethod, path: req.url!, headers: upstreamHeaders(req), body: body ?? null };
+  const outcome = await upstream.execute((attempt) => dispatchAttempt(attempt, request, res, edgeHeaders, store), { idempotent: retryable(req.method), isFailure: heldBack, timeoutMs });
+  if (outcome.heldBack) {
+    const { headers, body: payload } = outcome.heldBack;
+    res.writeHead(outcome.status, headers);
+    res.end(payload);
+  }
+  await outcome.done;
+  return outcome.status;
+}
+
+/** One attempt on one instance, over undici's dispatch API (no intermediate stream objects on the hot path). */
+function dispatchAttempt(
+  attempt: Attempt,
+  request: Dispatcher.DispatchOptions,
+  res: ServerResponse,
+  edgeHeaders: Record<string, string>,
+  store: ((response: CachedResponse) => void) | undefined,
+): Promise<AttemptOutcome> {
   return new Promise((resolve, reject) => {
-    upstream.pool.dispatch(
-      { method: req.method as Dispatcher.HttpMethod, path: req.url!, headers: upstreamHeaders(req), body: body ?? null },
-      new UpstreamAnswer(res, edgeHeaders, resolve, reject),
-    );
+    attempt.pool.dispatch(request, new UpstreamAnswer(res, edgeHeaders, attempt.signal, resolve, reject, store));
   });
+}
+
+function wantsFresh(req: IncomingMessage): boolean {
+  const directives = req.headers['cache-control'];
+  return directives !== undefined && /no-cache|no-store|max-age=0/i.test(directives);
+}
+
+/** A cached answer, with this request's own edge headers (request id, CORS, rate limit). */
+function serveCached(res: ServerResponse, cached: CachedResponse, edgeHeaders: Record<string, string>): number {
+  res.writeHead(cached.status, { ...cached.headers, ...edgeHeaders, 'x-cache': 'HIT', age: String(Math.floor((Date.now() - cached.storedAt) / 1000)) });
+  res.end(cached.body);
+  return cached.status;
 }
 
 /** Relays one upstream answer to the client (a class, not a per-request object of closures: less garbage on the hot path). */
@@ -156,19 +241,36 @@ class UpstreamAnswer implements Dispatcher.DispatchHandler {
   private status = 0;
   private headers: Record<string, string | string[]> = {};
   private buffered: Buffer[] | undefined;
+  private streaming: { resolve: () => void; reject: (error: Error) => void } | undefined;
   private readonly res: ServerResponse;
   private readonly edgeHeaders: Record<string, string>;
-  private readonly resolve: (status: number) => void;
+  private readonly signal: AbortSignal;
+  private readonly resolve: (outcome: AttemptOutcome) => void;
   private readonly reject: (error: Error) => void;
+  private readonly store: ((response: CachedResponse) => void) | undefined;
+  private upstreamHeaders: Record<string, string | string[]> | undefined;
 
-  constructor(res: ServerResponse, edgeHeaders: Record<string, string>, resolve: (status: number) => void, reject: (error: Error) => void) {
+  constructor(
+    res: ServerResponse,
+    edgeHeaders: Record<string, string>,
+    signal: AbortSignal,
+    resolve: (outcome: AttemptOutcome) => void,
+    reject: (error: Error) => void,
+    store?: (response: CachedResponse) => void,
+  ) {
     this.res = res;
     this.edgeHeaders = edgeHeaders;
+    this.signal = signal;
     this.resolve = resolve;
     this.reject = reject;
+    this.store = store;
   }
 
-  onRequestStart(): void {}
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    // The deadline: the policies abort the attempt's signal when it runs out.
+    if (this.signal.aborted) controller.abort(new Error('the attempt timed out'));
+    else this.signal.addEventListener('abort', () => controller.abort(new Error('the attempt timed out')), { once: true });
+  }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     this.status = statusCode;
@@ -178,8 +280,10 @@ class UpstreamAnswer implements Dispatcher.DispatchHandler {
       const value = headers[name];
       if (value !== undefined) out[name] = value;
     }
+    // What the cache keeps is the upstream's answer; edge headers belong to each request.
+    if (this.store && statusCode === 200) this.upstreamHeaders = { ...out };
     Object.assign(out, this.edgeHeaders);
-    if (Number(headers['content-length']) <= BUFFERED_BODY_LIMIT) {
+    if (statusCode >= 500 || Number(headers['content-length']) <= BUFFERED_BODY_LIMIT) {
       this.buffered = [];
       return;
     }
@@ -189,6 +293,8 @@ class UpstreamAnswer implements Dispatcher.DispatchHandler {
     res.once('close', () => {
       if (!res.writableFinished) controller.abort(new Error('the client went away'));
     });
+    const done = new Promise<void>((resolve, reject) => (this.streaming = { resolve, reject }));
+    this.resolve({ status: statusCode, relayed: true, done });
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -198,17 +304,25 @@ class UpstreamAnswer implements Dispatcher.DispatchHandler {
 
   onResponseEnd(): void {
     const buffered = this.buffered;
-    if (buffered) {
-      this.res.writeHead(this.status, this.headers);
-      this.res.end(asSingleWrite(buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered)));
-    } else {
+    if (!buffered) {
       this.res.end();
+      this.streaming?.resolve();
+      return;
     }
-    this.resolve(this.status);
+    const body = buffered.length === 1 ? buffered[0]! : Buffer.concat(buffered);
+    if (this.status >= 500) {
+      this.resolve({ status: this.status, relayed: false, heldBack: { headers: this.headers, body } });
+      return;
+    }
+    this.res.writeHead(this.status, this.headers);
+    this.res.end(asSingleWrite(body));
+    if (this.upstreamHeaders) this.store!({ status: this.status, headers: this.upstreamHeaders, body, storedAt: 0 });
+    this.resolve({ status: this.status, relayed: true });
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    this.reject(error);
+    if (this.streaming) this.streaming.reject(error);
+    else this.reject(error);
   }
 }
 
@@ -222,8 +336,8 @@ function asSingleWrite(payload: Buffer): Buffer | string {
   return payload.length <= 16_384 && isUtf8(payload) ? payload.toString('utf8') : payload;
 }
 
-function answerWithProblem(req: IncomingMessage, res: ServerResponse, error: unknown, upstream: Upstream, edgeHeaders: Record<string, string>): number {
-  const failure = error instanceof AppError ? error : upstreamFailure(upstream, error);
+function answerWithProblem(req: IncomingMessage, res: ServerResponse, error: unknown, service: ServiceName, edgeHeaders: Record<string, string>): number {
+  const failure = error instanceof AppError ? error : new AppError('UPSTREAM_UNAVAILABLE', `${service} failed mid-answer`, { cause: error });
   if (res.headersSent) {
     // The upstream failed mid-answer: all we can do is cut the response short.
     res.destroy();
@@ -241,12 +355,4 @@ function answerWithProblem(req: IncomingMessage, res: ServerResponse, error: unk
   // With `connection: close` (set when the body was refused) Node closes the socket after this answer.
   res.end(payload);
   return document.status;
-}
-
-/** The problem for an upstream call that failed: 504 when it did not answer in time, 502 otherwise. */
-export function upstreamFailure(upstream: Pick<Upstream, 'service'>, error: unknown): AppError {
-  if (error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError || error instanceof undiciErrors.ConnectTimeoutError) {
-    return new AppError('UPSTREAM_TIMEOUT', `${upstream.service} did not answer in time`, { cause: error });
-  }
-  return new AppError('UPSTREAM_UNAVAILABLE', `${upstream.service} could not be reached`, { headers: { 'retry-after': '1' }, cause: error });
 }

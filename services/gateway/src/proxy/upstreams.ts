@@ -1,34 +1,7 @@
-import { routedServices, serviceUrlVariable, type ServiceName } from '@bazaar/topology';
-import { Pool } from 'undici';
+import type { UpstreamClient, Upstreams } from '@bazaar/chassis';
+import { routedServices, type ServiceName } from '@bazaar/topology';
 
-export interface Upstream {
-  readonly service: ServiceName;
-  readonly origin: string;
-  readonly pool: Pool;
+/** The client of each routed service: balanced over its live instances, behind its breaker, bulkhead and retry policy. */
+export function routedUpstreams(upstreams: Upstreams): Map<ServiceName, UpstreamClient> {
+  return new Map(routedServices.map((service) => [service, upstreams.get(service)]));
 }
-
-export interface UpstreamOptions {
-  timeoutMs: number;
-  connections: number;
-}
-
-/** A keep-alive pool per routed service, addressed by the `<SERVICE>_URL` variables. */
-export function createUpstreams(config: Record<string, unknown>, options: UpstreamOptions): Map<ServiceName, Upstream> {
-  const upstreams = new Map<ServiceName, Upstream>();
-  for (const service of routedServices) {
-    const origin = String(config[serviceUrlVariable(service)]);
-    upstreams.set(service, {
-      service,
-      origin,
-      pool: new Pool(origin, {
-        connections: options.connections,
-        keepAliveTimeout: 30_000,
-        headersTimeout: options.timeoutMs,
-        // Streams (server-sent events) may stay quiet for long; only the headers are on a deadline.
-        bodyTimeout: 0,
-      }),
-    });
-  }
-  return upstreams;
-}
-

@@ -1,17 +1,16 @@
 import type { IncomingHttpHeaders } from 'node:http';
-import { AppError, Type, propagationHeaders, type ServiceApp, type Static } from '@bazaar/chassis';
+import { AppError, Type, type ServiceApp, type Static, type UpstreamClient } from '@bazaar/chassis';
 import { consumingServices, routeFor, routeTable, topology, type ServiceName } from '@bazaar/topology';
 import { DeadLetterSummary as ServiceDeadLetter, ReplayOutcome as ServiceReplayOutcome } from '@bazaar/contracts/messages';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Dispatcher } from 'undici';
-import { upstreamFailure } from '../proxy/data-plane.ts';
-import type { Upstream } from '../proxy/upstreams.ts';
+
 
 /** Where the gateway serves the dead-letter queue of the whole system. */
 export const DLQ_BASE = '/api/admin/dlq';
 
 export interface DeadLetterRoutesOptions {
-  upstreams: ReadonlyMap<ServiceName, Upstream>;
+  upstreams: ReadonlyMap<ServiceName, UpstreamClient>;
   /** Time a service gets to answer a list, an inspection, one replay or a discard. */
   timeoutMs: number;
   /** Time a service gets to replay its whole queue. */
@@ -21,7 +20,7 @@ export interface DeadLetterRoutesOptions {
 /** A service with a dead-letter queue: how to reach it and where its DLQ routes live. */
 interface Target {
   service: ServiceName;
-  upstream: Upstream;
+  upstream: UpstreamClient;
   /** The service's own DLQ base, as the chassis installs it: `<first route prefix>/admin/dlq`. */
   base: string;
 }
@@ -31,7 +30,7 @@ interface Target {
  * gives each of them DLQ routes under its first route prefix (a consuming service
  * without routes has none, so it is left out).
  */
-export function deadLetterTargets(upstreams: ReadonlyMap<ServiceName, Upstream>): Map<ServiceName, Target> {
+export function deadLetterTargets(upstreams: ReadonlyMap<ServiceName, UpstreamClient>): Map<ServiceName, Target> {
   const targets = new Map<ServiceName, Target>();
   for (const service of consumingServices) {
     const prefix = (topology[service].routes as readonly string[])[0];
@@ -249,19 +248,8 @@ async function callService(
   const headers: Record<string, string> = { accept: 'application/json', 'x-forwarded-for': request.ip, 'x-forwarded-proto': 'http' };
   if (request.headers.authorization) headers['authorization'] = request.headers.authorization;
   if (call.body !== undefined) headers['content-type'] = 'application/json';
-  try {
-    const response = await target.upstream.pool.request({
-      method: call.method,
-      path: call.path,
-      headers: propagationHeaders(headers),
-      body: call.body === undefined ? null : JSON.stringify(call.body),
-      headersTimeout: call.timeoutMs,
-      bodyTimeout: call.timeoutMs,
-    });
-    return { status: response.statusCode, headers: response.headers, body: Buffer.from(await response.body.arrayBuffer()) };
-  } catch (error) {
-    throw upstreamFailure(target.upstream, error);
-  }
+  // Failures come back as problems naming the service (502/503/504) from the client's policies.
+  return target.upstream.request({ method: call.method, path: call.path, headers, body: call.body, timeoutMs: call.timeoutMs });
 }
 
 /** The JSON document of a 200 answer; anything else is the service failing this call. */

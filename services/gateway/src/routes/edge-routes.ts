@@ -1,19 +1,21 @@
 import cors from '@fastify/cors';
 import helmet from '@fastify/helmet';
-import { requestDurationHistogram, type ServiceApp, type ServiceContext, type VerifyAccessToken } from '@bazaar/chassis';
+import { requestDurationHistogram, type ServiceApp, type ServiceContext, type UpstreamClient, type VerifyAccessToken } from '@bazaar/chassis';
 import type { GatewayConfig } from '../config.ts';
 import type { Static } from 'typebox';
 import { routeTable, type ServiceName } from '@bazaar/topology';
 import { corsExposedHeaders } from '../edge/headers.ts';
-import { createRateLimit, rateLimitExceeded } from '../edge/rate-limit.ts';
+import { rateLimitExceeded, type RateLimiter } from '../edge/rate-limit.ts';
+import type { ResponseCache } from '../edge/response-cache.ts';
 import { createDataPlane } from '../proxy/data-plane.ts';
-import type { Upstream } from '../proxy/upstreams.ts';
 import { installDeadLetterRoutes } from './dead-letter-routes.ts';
 
 export interface EdgeOptions {
-  upstreams: Map<ServiceName, Upstream>;
+  upstreams: Map<ServiceName, UpstreamClient>;
   corsOrigins: string[];
-  rateLimitPerMinute: number;
+  rateLimiter: RateLimiter;
+  /** Cache of public catalog reads (absent: off). */
+  cache?: ResponseCache;
   verifyAccessToken: VerifyAccessToken;
 }
 
@@ -26,7 +28,7 @@ const probes = new Set(['/healthz', '/readyz', '/metrics']);
  * through Fastify with the same rate limit and headers.
  */
 export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static<typeof GatewayConfig>>, options: EdgeOptions): Promise<void> {
-  const rateLimit = createRateLimit(options.rateLimitPerMinute);
+  const rateLimiter = options.rateLimiter;
 
   await app.register(helmet, {
     // /docs serves Swagger UI, which needs its own scripts and inline styles.
@@ -41,9 +43,9 @@ export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static
   app.addHook('onRequest', async (request, reply) => {
     if (probes.has(request.url)) return;
     // Keyed like the data plane: by the peer address (the gateway is the edge).
-    const decision = await rateLimit(request.socket.remoteAddress ?? 'unknown');
+    const decision = await rateLimiter.check({ ip: request.socket.remoteAddress ?? 'unknown' });
     reply.headers(decision.headers);
-    if (!decision.allowed) throw rateLimitExceeded();
+    if (!decision.allowed) throw rateLimitExceeded(decision.refusedBy);
   });
 
   context.intercept(
@@ -51,13 +53,15 @@ export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static
       routes: routeTable(),
       upstreams: options.upstreams,
       verifyAccessToken: options.verifyAccessToken,
-      rateLimit,
+      rateLimiter,
+      cache: options.cache,
       corsOrigins: new Set(options.corsOrigins),
       bodyLimit: context.config.BODY_LIMIT,
       duration: requestDurationHistogram(context.metrics),
       log: context.log,
       accessLog: context.config.ACCESS_LOG,
       slowMs: context.config.SLOW_REQUEST_MS,
+      timeoutMs: context.config.UPSTREAM_TIMEOUT_MS,
     }),
   );
 

@@ -1,6 +1,5 @@
 import type { Money } from '@bazaar/contracts';
-import { AppError } from '@bazaar/chassis';
-import { callUpstream } from './upstream.ts';
+import { AppError, type UpstreamClient } from '@bazaar/chassis';
 
 export interface PricedProduct {
   id: string;
@@ -11,18 +10,17 @@ export interface PricedProduct {
 
 /** Reads current prices from the catalog, which owns them; orders freezes them on the order. */
 export class CatalogClient {
-  private readonly baseUrl: string;
-  private readonly timeoutMs: number;
+  private readonly upstream: UpstreamClient;
 
-  constructor(baseUrl: string, timeoutMs = 5_000) {
-    this.baseUrl = baseUrl.replace(/\/$/, '');
-    this.timeoutMs = timeoutMs;
+  /** `upstream`: orders' client of catalog, with the policies the topology declares (a GET: retried within the budget). */
+  constructor(upstream: UpstreamClient) {
+    this.upstream = upstream;
   }
 
   /** The products among `ids` that are for sale, by id (at most 50 ids). */
   async products(ids: readonly string[]): Promise<Map<string, PricedProduct>> {
     const query = new URLSearchParams({ ids: ids.join(','), pageSize: String(Math.max(ids.length, 1)) });
-    const { status, body } = await callUpstream<{ items: PricedProduct[] }>('catalog', `${this.baseUrl}/api/catalog/products?${query}`, { timeoutMs: this.timeoutMs });
+    const { status, body } = await this.upstream.requestJson<{ items: PricedProduct[] }>({ path: `/api/catalog/products?${query}` });
     if (status !== 200) throw new AppError('UPSTREAM_UNAVAILABLE', `catalog answered ${status} to a price lookup`);
     return new Map(body.items.filter((p) => p.active).map((p) => [p.id, p]));
   }

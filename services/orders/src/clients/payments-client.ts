@@ -1,6 +1,5 @@
-import { AppError } from '@bazaar/chassis';
+import { AppError, type UpstreamClient } from '@bazaar/chassis';
 import type { ErrorCode } from '@bazaar/contracts';
-import { callUpstream } from './upstream.ts';
 
 export interface Card {
   cardNumber: string;
@@ -20,20 +19,19 @@ export interface PaymentToken {
  * an opaque token: the card number never enters orders' database or the broker.
  */
 export class PaymentsClient {
-  private readonly baseUrl: string;
-  private readonly timeoutMs: number;
+  private readonly upstream: UpstreamClient;
 
-  constructor(baseUrl: string, timeoutMs = 5_000) {
-    this.baseUrl = baseUrl.replace(/\/$/, '');
-    this.timeoutMs = timeoutMs;
+  /** `upstream`: orders' client of payments. Tokenizing is a POST: never retried (a retry could mint a second token). */
+  constructor(upstream: UpstreamClient) {
+    this.upstream = upstream;
   }
 
   async tokenize(card: Card, authorization: string | undefined): Promise<PaymentToken> {
-    const { status, body } = await callUpstream<PaymentToken & { code?: string; detail?: string }>('payments', `${this.baseUrl}/api/payments/tokens`, {
+    const { status, body } = await this.upstream.requestJson<PaymentToken & { code?: string; detail?: string }>({
       method: 'POST',
+      path: '/api/payments/tokens',
       body: card,
-      authorization,
-      timeoutMs: this.timeoutMs,
+      headers: authorization ? { authorization } : {},
     });
     if (status === 201) return { token: body.token, brand: body.brand, last4: body.last4 };
     if (status === 422 && (body.code === 'CARD_INVALID' || body.code === 'CARD_EXPIRED')) {

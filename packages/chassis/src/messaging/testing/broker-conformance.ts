@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import type { Envelope } from '@bazaar/contracts/messages';
-import type { Broker, BrokerOptions, Delivery } from '../broker.ts';
+import type { Broker, BrokerOptions, Delivery, Notice } from '../broker.ts';
 
 /**
  * One conformance suite for every broker adapter: whatever the consumer, the
@@ -248,6 +248,82 @@ export function brokerConformance(name: string, setup: () => Promise<Conformance
       await next.waitFor(1);
     });
 
+    it('notices every listening process of a published event, with its name, key and id', async () => {
+      const run = suffix();
+      const type = `test.noticed-${run}`;
+      const name = `${type}.v1`;
+      const publisher = await connect();
+      const listeners = [new Notices(), new Notices()];
+      const closers = [];
+      for (const listener of listeners) closers.push(await (await connect()).listen([name], listener.hear()));
+      const sent = [envelope(type, 'p1'), envelope(type, 'p2'), envelope(type, 'p1')];
+      await publisher.publish(sent);
+      for (const listener of listeners) {
+        await listener.waitFor(3);
+        assert.deepEqual(
+          listener.notices.map((n) => ({ ...n })).sort(byId),
+          sent.map((m) => ({ name, key: m.key, id: m.id })).sort(byId),
+        );
+      }
+      await Promise.all(closers.map((c) => c.close()));
+    });
+
+    it('notices only the names listened to, and only events', async () => {
+      const run = suffix();
+      const [heard, other] = [`test.heard-${run}`, `test.unheard-${run}`];
+      const broker = await connect();
+      // A group consumes the same names: a notice takes nothing from it.
+      const group = `noticed${run}`;
+      await broker.declare({ groups: { [group]: [`${heard}.v1`] } });
+      const consumed = new Collector();
+      await broker.subscribe(group, consumed.handler());
+      const notices = new Notices();
+      const listening = await (await connect()).listen([`${heard}.v1`], notices.hear());
+      await broker.publish([envelope(other, 'k1'), { ...envelope(heard, 'k2'), destination: `somebody${run}` }]);
+      const event = envelope(heard, 'k3');
+      await broker.publish([event]);
+      await notices.waitFor(1);
+      await consumed.waitFor(1);
+      await settle();
+      assert.deepEqual(notices.notices.map((n) => n.id), [event.id], 'neither another name nor a command');
+      assert.deepEqual(consumed.ids(), [event.id], 'the group still gets the event');
+      await listening.close();
+    });
+
+    it('notices what is published from listen on, and nothing after close', async () => {
+      const run = suffix();
+      const type = `test.timed-${run}`;
+      const broker = await connect();
+      const early = envelope(type, 'k');
+      await broker.publish([early]);
+      const notices = new Notices();
+      const listening = await (await connect()).listen([`${type}.v1`], notices.hear());
+      const onTime = envelope(type, 'k');
+      await broker.publish([onTime]);
+      await notices.waitFor(1);
+      await listening.close();
+      await broker.publish([envelope(type, 'k')]);
+      await settle();
+      assert.deepEqual(notices.notices.map((n) => n.id), [onTime.id], 'no replay, and silence after close');
+    });
+
+    it('keeps notifying the others when one listener throws', async () => {
+      const run = suffix();
+      const name = `test.thrown-${run}.v1`;
+      const broker = await connect();
+      const notices = new Notices();
+      let thrown = 0;
+      await broker.listen([name], () => {
+        thrown += 1;
+        throw new Error('a listener bug');
+      });
+      await (await connect()).listen([name], notices.hear());
+      await broker.publish([envelope(`test.thrown-${run}`, 'k1')]);
+      await broker.publish([envelope(`test.thrown-${run}`, 'k2')]);
+      await notices.waitFor(2);
+      await waitUntil(() => thrown === 2);
+    });
+
     it('answers ping while the backend is up', async () => {
       const broker = await connect();
       await broker.ping();
@@ -290,6 +366,22 @@ class Collector {
   waitFor(n: number, timeoutMs = 10_000): Promise<void> {
     return waitUntil(() => this.received.length >= n, timeoutMs);
   }
+}
+
+class Notices {
+  readonly notices: Notice[] = [];
+  hear() {
+    return (notice: Notice): void => {
+      this.notices.push(notice);
+    };
+  }
+  waitFor(n: number, timeoutMs = 10_000): Promise<void> {
+    return waitUntil(() => this.notices.length >= n, timeoutMs);
+  }
+}
+
+function byId(a: { id: string }, b: { id: string }): number {
+  return a.id.localeCompare(b.id);
 }
 
 export async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {

@@ -1,0 +1,5 @@
+export * from './load-balancer.ts';
+export * from './retry-budget.ts';
+export * from './upstream-client.ts';
+export * from './upstream-metrics.ts';
+export * from './upstreams.ts';

@@ -1,0 +1,335 @@
+import type { CallPolicy } from '@bazaar/topology';
+import {
+  BrokenCircuitError,
+  BulkheadRejectedError,
+  CircuitState,
+  ConsecutiveBreaker,
+  ExponentialBackoff,
+  IsolatedCircuitError,
+  TaskCancelledError,
+  TimeoutStrategy,
+  bulkhead,
+  circuitBreaker,
+  fullJitterGenerator,
+  handleWhen,
+  retry,
+  timeout,
+  wrap,
+  type BulkheadPolicy,
+  type CircuitBreakerPolicy,
+  type IPolicy,
+} from 'cockatiel';
+import { Pool, type Dispatcher } from 'undici';
+import { CALLER_HEADER } from '../faults.ts';
+import { propagationHeaders } from '../http-client.ts';
+import { AppError } from '../problem.ts';
+import { LoadBalancer, type Endpoint, type EndpointState } from './load-balancer.ts';
+import { RetryBudget } from './retry-budget.ts';
+import type { UpstreamMetrics } from './upstream-metrics.ts';
+
+/** One attempt of a call, on one instance: what `execute` hands the caller's function. */
+export interface Attempt {
+  readonly endpoint: EndpointState;
+  /** The keep-alive pool of that instance. */
+  readonly pool: Pool;
+  /** Aborted when the attempt times out or the caller gives up. */
+  readonly signal: AbortSignal;
+  /** 0 for the first attempt. */
+  readonly attempt: number;
+}
+
+export interface ExecuteOptions<T> {
+  /** Only idempotent calls are retried (GET, HEAD, PUT, DELETE, or a POST with an idempotency key). */
+  idempotent: boolean;
+  /** An answer that counts as a failure of the instance (retried, seen by the breaker); by default none. */
+  isFailure?: (result: T) => boolean;
+  /** The caller's own cancellation (the client went away): stops retrying, not counted against the dependency. */
+  signal?: AbortSignal;
+  /** Per-attempt deadline instead of the policy's. */
+  timeoutMs?: number;
+}
+
+export interface UpstreamRequest {
+  method?: Dispatcher.HttpMethod;
+  /** Path and query, e.g. `/api/catalog/products?ids=…`. */
+  path: string;
+  headers?: Record<string, string>;
+  /** Sent as JSON unless it is a Buffer or a string. */
+  body?: unknown;
+  /** Defaults to true for GET, HEAD, PUT, DELETE and OPTIONS. */
+  idempotent?: boolean;
+  signal?: AbortSignal;
+  timeoutMs?: number;
+}
+
+export interface UpstreamResponse {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: Buffer;
+}
+
+export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
+
+const idempotentMethods = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+
+/** Marks the failure of a last attempt, so the retry policy does not spend budget on a retry that will not happen. */
+const FINAL = Symbol('final attempt');
+/** A failure caused by the caller giving up: never retried, never held against the dependency. */
+class CallerGaveUp extends Error {}
+/** An attempt that ran out of time (the timeout policy aborted it). */
+class AttemptTimedOut extends Error {}
+
+/** A 5xx answer from an instance: a failure for the breaker and the retry policy, relayed as is when it is the last word. */
+function serverError(response: { status: number }): boolean {
+  return response.status >= 500;
+}
+
+/**
+ * The client of one dependency, with its resilience policies (see
+ * `@bazaar/topology`'s call-policies.ts for the order and the declarations):
+ * bulkhead → retry within a budget → circuit breaker → timeout → an instance
+ * picked by the load balancer. cockatiel provides the policies; what is ours is
+ * the budget, the balancer and the mapping of failures to problem codes.
+ *
+ * Failures surface as `AppError`s with stable codes: UPSTREAM_CIRCUIT_OPEN and
+ * UPSTREAM_SATURATED (503, with Retry-After, answered without a network call),
+ * UPSTREAM_TIMEOUT (504) and UPSTREAM_UNAVAILABLE (502).
+ */
+export class UpstreamClient {
+  readonly service: string;
+  readonly caller: string;
+  readonly policy: CallPolicy;
+  readonly balancer: LoadBalancer;
+  private readonly budget: RetryBudget;
+  private readonly bulkhead: BulkheadPolicy;
+  private readonly breaker: CircuitBreakerPolicy;
+  private readonly retry: IPolicy;
+  private readonly stacks = new Map<string, IPolicy>();
+  private readonly pools = new Map<string, Pool>();
+  private readonly poolOptions: Pool.Options;
+  private readonly metrics: UpstreamMetrics | undefined;
+  private readonly instances: () => readonly Endpoint[];
+  private readonly sweep: NodeJS.Timeout;
+  private openedAt = 0;
+
+  constructor(options: {
+    caller: string;
+    service: string;
+    policy: CallPolicy;
+    instances: () => readonly Endpoint[];
+    metrics?: UpstreamMetrics;
+    /** Keep-alive connections per instance. */
+    connections?: number;
+  }) {
+    this.service = options.service;
+    this.caller = options.caller;
+    this.policy = options.policy;
+    this.metrics = options.metrics;
+    this.instances = options.instances;
+    const policy = options.policy;
+    this.balancer = new LoadBalancer({ strategy: policy.balancer, outlier: policy.outlier, instances: options.instances });
+    this.budget = new RetryBudget(policy.retryBudget);
+    // Deadlines are the timeout policy's business; undici's own timers stay off (streams may idle).
+    this.poolOptions = { connections: options.connections ?? 32, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 };
+
+    this.bulkhead = bulkhead(policy.bulkhead.maxConcurrent, policy.bulkhead.maxQueue);
+    const breakerCounts = handleWhen((error) => !(error instanceof CallerGaveUp)).orWhenResult((result) => serverError(result as { status: number }));
+    this.breaker = circuitBreaker(breakerCounts, { halfOpenAfter: policy.breaker.halfOpenAfterMs, breaker: new ConsecutiveBreaker(policy.breaker.consecutiveFailures) });
+    this.breaker.onBreak(() => void (this.openedAt = Date.now()));
+    this.breaker.onStateChange((state) => this.metrics?.breakerState(this.service, breakerStateName(state)));
+    this.retry = retry(
+      handleWhen((error) => this.mayRetry(error)).orWhenResult((result) => serverError(result as { status: number }) && this.mayRetry(result)),
+      { maxAttempts: policy.retry.maxAttempts - 1, backoff: new ExponentialBackoff({ initialDelay: policy.retry.baseDelayMs, maxDelay: policy.retry.maxDelayMs, generator: fullJitterGenerator }) },
+    );
+    this.metrics?.track(this);
+    // Pools of instances that left the registry are closed now and then.
+    this.sweep = setInterval(() => this.closeGonePools(), 30_000);
+    this.sweep.unref();
+  }
+
+  /**
+   * Runs `attempt` under the dependency's policies; each attempt goes to an
+   * instance the balancer picks (a retry prefers one not tried yet).
+   */
+  async execute<T>(attempt: (attempt: Attempt) => Promise<T>, options: ExecuteOptions<T>): Promise<T> {
+    const timeoutMs = options.timeoutMs ?? this.policy.timeoutMs;
+    const retrying = options.idempotent && this.policy.retry.maxAttempts > 1;
+    this.budget.recordCall();
+    const tried = new Set<string>();
+    const callerSignal = options.signal;
+    const lastAttempt = retrying ? this.policy.retry.maxAttempts - 1 : 0;
+    const started = performance.now();
+    try {
+      const result = await this.stack(retrying, timeoutMs).execute(async (context) => {
+        // wrap() merges the policies' contexts: the retry policy's attempt number reaches here.
+        const { signal } = context;
+        const n = (context as { attempt?: number }).attempt ?? 0;
+        if (n > 0) this.metrics?.retried(this.service);
+        const endpoint = this.balancer.pick(tried);
+        if (!endpoint) throw new AppError('UPSTREAM_UNAVAILABLE', `no live instance of ${this.service}`, { headers: { 'retry-after': '1' } });
+        tried.add(endpoint.id);
+        this.balancer.begin(endpoint);
+        let failed = true;
+        try {
+          const value = await attempt({ endpoint, pool: this.poolFor(endpoint.url), signal, attempt: n });
+          failed = options.isFailure?.(value) ?? false;
+          if (failed && n === lastAttempt) (value as Record<symbol, boolean>)[FINAL] = true;
+          return value;
+        } catch (error) {
+          if (callerSignal?.aborted) throw new CallerGaveUp('the caller gave up', { cause: error });
+          const failure = signal.aborted ? new AttemptTimedOut(`${this.service} did not answer within ${timeoutMs} ms`, { cause: error }) : error;
+          if (n === lastAttempt && typeof failure === 'object' && failure !== null) (failure as Record<symbol, boolean>)[FINAL] = true;
+          throw failure;
+        } finally {
+          this.balancer.end(endpoint, failed);
+        }
+      }, callerSignal);
+      this.metrics?.completed(this.service, options.isFailure?.(result) ? 'failure' : 'success', performance.now() - started);
+      return result;
+    } catch (error) {
+      const failure = this.asAppError(error);
+      this.metrics?.completed(this.service, outcomeOf(failure), performance.now() - started);
+      throw failure;
+    }
+  }
+
+  /** A buffered HTTP call (JSON APIs between services); 5xx answers count as failures and come back as the last answer when retries run out. */
+  async request(request: UpstreamRequest): Promise<UpstreamResponse> {
+    const method = request.method ?? 'GET';
+    const headers = propagationHeaders({ accept: 'application/json', [CALLER_HEADER]: this.caller, ...request.headers });
+    let body: string | Buffer | null = null;
+    if (request.body !== undefined) {
+      body = Buffer.isBuffer(request.body) || typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
+      headers['content-type'] ??= 'application/json';
+    }
+    return this.execute(
+      async ({ pool, signal }) => {
+        const response = await pool.request({ method, path: request.path, headers, body, signal });
+        return { status: response.statusCode, headers: response.headers, body: Buffer.from(await response.body.arrayBuffer()) };
+      },
+      { idempotent: request.idempotent ?? idempotentMethods.has(method), isFailure: serverError, ...(request.signal ? { signal: request.signal } : {}), ...(request.timeoutMs ? { timeoutMs: request.timeoutMs } : {}) },
+    );
+  }
+
+  /** A JSON call: the parsed body with the status; a body that is not JSON is an UPSTREAM_UNAVAILABLE failure. */
+  async requestJson<T>(request: UpstreamRequest): Promise<{ status: number; body: T }> {
+    const response = await this.request(request);
+    if (response.status >= 500) throw new AppError('UPSTREAM_UNAVAILABLE', `${this.service} failed (${response.status})`, { headers: { 'retry-after': '1' } });
+    const text = response.body.toString('utf8');
+    try {
+      return { status: response.status, body: (text ? JSON.parse(text) : undefined) as T };
+    } catch {
+      throw new AppError('UPSTREAM_UNAVAILABLE', `${this.service} answered something that is not JSON`);
+    }
+  }
+
+  breakerState(): BreakerState {
+    return breakerStateName(this.breaker.state);
+  }
+
+  /** The state of the policies and instances, for metrics and the admin view. */
+  stats() {
+    return {
+      service: this.service,
+      breaker: this.breakerState(),
+      bulkhead: { active: this.policy.bulkhead.maxConcurrent - this.bulkhead.executionSlots, queued: this.policy.bulkhead.maxQueue - this.bulkhead.queueSlots, maxConcurrent: this.policy.bulkhead.maxConcurrent, maxQueue: this.policy.bulkhead.maxQueue },
+      retryBudgetRemaining: this.budget.remaining(),
+      instances: this.balancer.snapshot(),
+    };
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.sweep);
+    await Promise.all([...this.pools.values()].map((pool) => pool.close()));
+    this.pools.clear();
+  }
+
+  private stack(retrying: boolean, timeoutMs: number): IPolicy {
+    const key = `${retrying ? 'r' : 'n'}${timeoutMs}`;
+    let stack = this.stacks.get(key);
+    if (!stack) {
+      // Cooperative: the attempt's signal aborts the request itself, so a timed-out call frees its
+      // connection and its bulkhead slot at once. Not aborted on return: a gateway stream goes on
+      // after its headers arrived (only the wait for them is on the deadline).
+      const deadline = timeout(timeoutMs, { strategy: TimeoutStrategy.Cooperative, abortOnReturn: false });
+      stack = retrying ? wrap(this.bulkhead, this.retry, this.breaker, deadline) : wrap(this.bulkhead, this.breaker, deadline);
+      this.stacks.set(key, stack);
+    }
+    return stack;
+  }
+
+  /** Whether a failed attempt is retried: a transient failure, not the last attempt, and the budget allows one more. */
+  private mayRetry(failure: unknown): boolean {
+    if (typeof failure !== 'object' || failure === null || (failure as Record<symbol, boolean>)[FINAL]) return false;
+    if (failure instanceof CallerGaveUp || failure instanceof BrokenCircuitError || failure instanceof IsolatedCircuitError || failure instanceof BulkheadRejectedError) return false;
+    if (failure instanceof AppError) return false;
+    if (this.budget.tryRetry()) return true;
+    this.metrics?.budgetExhausted(this.service);
+    return false;
+  }
+
+  private asAppError(error: unknown): AppError {
+    if (error instanceof AppError) return error;
+    if (error instanceof BrokenCircuitError || error instanceof IsolatedCircuitError) {
+      const wait = Math.max(1, Math.ceil((this.openedAt + this.policy.breaker.halfOpenAfterMs - Date.now()) / 1000));
+      return new AppError('UPSTREAM_CIRCUIT_OPEN', `${this.service} is failing; calls to it are paused`, { headers: { 'retry-after': String(wait) }, cause: error });
+    }
+    if (error instanceof BulkheadRejectedError) {
+      return new AppError('UPSTREAM_SATURATED', `${this.service} has too many calls in flight`, { headers: { 'retry-after': '1' }, cause: error });
+    }
+    if (error instanceof CallerGaveUp) return new AppError('UPSTREAM_UNAVAILABLE', 'the call was abandoned by its caller', { cause: error });
+    if (error instanceof AttemptTimedOut || error instanceof TaskCancelledError || isTimeout(error)) {
+      return new AppError('UPSTREAM_TIMEOUT', `${this.service} did not answer in time`, { cause: error });
+    }
+    return new AppError('UPSTREAM_UNAVAILABLE', `${this.service} could not be reached`, { headers: { 'retry-after': '1' }, cause: error });
+  }
+
+  private poolFor(url: string): Pool {
+    let pool = this.pools.get(url);
+    if (!pool) {
+      pool = new Pool(url, this.poolOptions);
+      this.pools.set(url, pool);
+    }
+    return pool;
+  }
+
+  private closeGonePools(): void {
+    const live = new Set(this.instances().map((e) => e.url));
+    for (const [url, pool] of this.pools) {
+      if (live.has(url)) continue;
+      this.pools.delete(url);
+      void pool.close().catch(() => {});
+    }
+  }
+}
+
+function isTimeout(error: unknown): boolean {
+  const code = (error as { code?: string } | null)?.code;
+  return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+}
+
+function breakerStateName(state: CircuitState): BreakerState {
+  switch (state) {
+    case CircuitState.Open:
+      return 'open';
+    case CircuitState.HalfOpen:
+      return 'half-open';
+    case CircuitState.Isolated:
+      return 'isolated';
+    default:
+      return 'closed';
+  }
+}
+
+function outcomeOf(error: AppError): string {
+  switch (error.code) {
+    case 'UPSTREAM_CIRCUIT_OPEN':
+      return 'circuit_open';
+    case 'UPSTREAM_SATURATED':
+      return 'bulkhead_full';
+    case 'UPSTREAM_TIMEOUT':
+      return 'timeout';
+    default:
+      return 'failure';
+  }
+}

@@ -1,0 +1,94 @@
+/**
+ * How each service calls each of its dependencies: the resilience policies of
+ * every outbound call, declared beside the topology. The chassis's upstream
+ * client applies them in this order, outermost first:
+ *
+ *   bulkhead → retry (idempotent calls only, within the retry budget) → circuit breaker → timeout → instance (load balancer, outlier ejection)
+ *
+ * so a call waits for a bulkhead slot once, each retry is a fresh attempt that
+ * the breaker sees and the timeout bounds, and an open breaker or a full
+ * bulkhead answers at once without touching the network.
+ */
+import type { ServiceName } from './index.ts';
+
+export interface CallPolicy {
+  /** Deadline of one attempt, from sending the request to the last byte of the answer. */
+  readonly timeoutMs: number;
+  readonly retry: {
+    /** Attempts in all, the first included (1 = never retry). Only idempotent calls are retried. */
+    readonly maxAttempts: number;
+    /** Exponential backoff with full jitter: attempt n waits random(0, min(maxDelayMs, baseDelayMs · 2^n)). */
+    readonly baseDelayMs: number;
+    readonly maxDelayMs: number;
+  };
+  /**
+   * Retries may add at most `ratio` of the calls made in the last 10 s, plus
+   * `minPerSecond` per second, so an outage cannot multiply the load on the
+   * dependency (Finagle's and gRPC's retry budgets work the same way).
+   */
+  readonly retryBudget: { readonly ratio: number; readonly minPerSecond: number };
+  /**
+   * One breaker per dependency (over all its instances): it opens after
+   * `consecutiveFailures` failed attempts in a row, answers at once while open,
+   * and lets one trial call through after `halfOpenAfterMs`.
+   */
+  readonly breaker: { readonly consecutiveFailures: number; readonly halfOpenAfterMs: number };
+  /** At most `maxConcurrent` calls in flight to the dependency and `maxQueue` waiting; more are refused at once. */
+  readonly bulkhead: { readonly maxConcurrent: number; readonly maxQueue: number };
+  /** How an attempt picks an instance among the live ones. */
+  readonly balancer: 'round-robin' | 'least-outstanding';
+  /**
+   * An instance failing `consecutiveFailures` attempts in a row is left out for
+   * `ejectMs` (doubling with each ejection in a row), never more than
+   * `maxEjectedPercent` of the instances at once.
+   */
+  readonly outlier: { readonly consecutiveFailures: number; readonly ejectMs: number; readonly maxEjectedPercent: number };
+}
+
+/** What every call gets unless its dependency declares otherwise. */
+export const defaultCallPolicy: CallPolicy = {
+  timeoutMs: 5_000,
+  retry: { maxAttempts: 3, baseDelayMs: 25, maxDelayMs: 500 },
+  retryBudget: { ratio: 0.2, minPerSecond: 5 },
+  breaker: { consecutiveFailures: 5, halfOpenAfterMs: 5_000 },
+  bulkhead: { maxConcurrent: 64, maxQueue: 128 },
+  balancer: 'least-outstanding',
+  outlier: { consecutiveFailures: 3, ejectMs: 10_000, maxEjectedPercent: 50 },
+};
+
+export type CallPolicyOverride = {
+  readonly [K in keyof CallPolicy]?: CallPolicy[K] extends object ? Partial<CallPolicy[K]> : CallPolicy[K];
+};
+
+/**
+ * Declared exceptions, by caller then dependency (`'*'` = every dependency of the caller).
+ * The gateway fronts everything, so its bulkheads are wider and its deadline is
+ * the one clients see; SSE streams are exempt from the timeout (see the gateway).
+ */
+export const callPolicies: Partial<Record<ServiceName, Partial<Record<ServiceName | '*', CallPolicyOverride>>>> = {
+  gateway: {
+    '*': { timeoutMs: 10_000, bulkhead: { maxConcurrent: 512, maxQueue: 1_024 }, retry: { maxAttempts: 2 } },
+  },
+  orders: {
+    // Placing an order waits on these two: fail fast rather than keep the customer waiting.
+    catalog: { timeoutMs: 2_000 },
+    payments: { timeoutMs: 3_000 },
+  },
+};
+
+/** The policy `caller` applies to calls to `dependency`, with `overrides` (from configuration) on top. */
+export function callPolicy(caller: string, dependency: string, overrides: Readonly<Record<string, CallPolicyOverride>> = {}): CallPolicy {
+  const declared = callPolicies[caller as ServiceName];
+  return [declared?.['*'], declared?.[dependency as ServiceName], overrides['*'], overrides[dependency]].reduce<CallPolicy>(merge, defaultCallPolicy);
+}
+
+function merge(base: CallPolicy, override: CallPolicyOverride | undefined): CallPolicy {
+  if (!override) return base;
+  const merged: Record<string, unknown> = { ...base };
+  for (const [key, value] of Object.entries(override)) {
+    if (value === undefined) continue;
+    const current = (base as unknown as Record<string, unknown>)[key];
+    merged[key] = typeof value === 'object' && value !== null && typeof current === 'object' ? { ...current, ...value } : value;
+  }
+  return merged as unknown as CallPolicy;
+}
