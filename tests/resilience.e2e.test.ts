@@ -84,7 +84,7 @@ describe('resilience of the running system', () => {
     for (const count of counts) assert.ok(count >= 10, `every replica takes a share: ${counts.join(', ')}`);
   });
 
-  it('a replica SIGKILLed under steady load costs no more failed requests than were in flight', async () => {
+  it('a replica SIGKILLed under steady load costs no more failed requests than were in flight', async (t) => {
     const victim = (await pidsOf('catalog'))[1]!;
     let inFlight = 0;
     let killed = false;
@@ -106,6 +106,7 @@ describe('resilience of the running system', () => {
     process.kill(victim, 'SIGKILL');
     killed = true;
     await load;
+    t.diagnostic(`${done} requests in 6 s, ${inFlightAtKill} in flight at the kill, ${failures.length} failed`);
     assert.ok(done > 100, `steady load: ${done} requests`);
     assert.ok(failures.length <= inFlightAtKill, `failed ${JSON.stringify(failures)}; ${inFlightAtKill} were in flight at the kill`);
     // The launcher brings the replica back, and it registers again.
@@ -212,7 +213,7 @@ describe('resilience of the running system', () => {
     }, 5_000);
   });
 
-  it('browsing works while orders is frozen; order history works while every catalog replica is frozen', async () => {
+  it('browsing works while orders is frozen; order history works while every catalog replica is frozen', async (t) => {
     const customer = await newCustomer(shop);
     const product = await newProduct(shop, 5);
     const placed = await placeOrder(shop, customer.token, [{ productId: product, quantity: 1 }]);
@@ -242,6 +243,7 @@ describe('resilience of the running system', () => {
       const refused = await placeOrder(shop, customer.token, [{ productId: product, quantity: 1 }]);
       assert.ok([503, 504].includes(refused.status), refused.text);
       assert.match(refused.body.code, /^UPSTREAM_/);
+      t.diagnostic(`placing with catalog frozen: ${refused.status} ${refused.body.code} after ${Math.round(performance.now() - started)} ms`);
       assert.ok(performance.now() - started < 15_000);
       assert.equal((await shop.api('/api/orders', { token: customer.token })).body.total, 1, 'no half-done order');
     } finally {
