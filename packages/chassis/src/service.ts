@@ -23,7 +23,7 @@ import { connectBroker } from './messaging/connect.ts';
 import { MessageConsumer, type MessageHandlers } from './messaging/consumer.ts';
 import { DeadLetterQueue, installDeadLetterRoutes } from './messaging/dead-letters.ts';
 import { Outbox, OutboxRelay } from './messaging/outbox.ts';
-import { Upstreams } from './resilience/upstreams.ts';
+import { Upstreams, parseOverrides } from './resilience/upstreams.ts';
 import { createFaultInjector, type FaultInjector } from './faults.ts';
 import { connectRegistry } from './discovery/connect.ts';
 import { createDiscovery, registryUrl, type Discovery } from './discovery/discovery.ts';
@@ -376,6 +376,7 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
   let config: Static<S> & BaseConfig;
   try {
     config = loadConfig(module.configSchema, { SERVICE_NAME: module.name, ...process.env }) as Static<S> & BaseConfig;
+    parseOverrides(config.CALL_POLICY_OVERRIDES); // checked now: a typo stops the service like any bad variable
   } catch (error) {
     process.stderr.write(`${module.name}: ${(error as Error).message}\n`);
     process.exit(78); // EX_CONFIG: the launcher does not restart a misconfigured service

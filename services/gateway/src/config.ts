@@ -19,7 +19,7 @@ export const GatewayConfig = extendConfig({
   /** Public catalog reads are cached this long at most; catalog events clear them sooner. 0 turns the cache off. */
   CATALOG_CACHE_TTL_MS: Type.Integer({ minimum: 0, default: 30_000 }),
   CATALOG_CACHE_MAX_ENTRIES: Type.Integer({ minimum: 1, default: 1_000 }),
-  /** How long the storefront home waits for each of its parts before answering without it. */
+  /** How long the storefront home waits for each attempt at each of its parts (a failed GET is tried twice) before answering without it. */
   STOREFRONT_PART_TIMEOUT_MS: Type.Integer({ minimum: 50, default: 1_500 }),
   /** Time an upstream gets to send its response headers before the gateway answers 504. */
   UPSTREAM_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 10_000 }),

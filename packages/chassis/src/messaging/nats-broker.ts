@@ -284,10 +284,14 @@ export class NatsBroker implements Broker {
     await jsm.getAccountInfo(); // and JetStream answers
   }
 
-  /** Deletes both streams, and with them every durable consumer (tests' cleanup). */
+  /**
+   * Deletes both streams, and with them every durable consumer, and the service
+   * registry's key-value bucket of the same prefix (`KV_<prefix>_registry`): a
+   * whole system's footprint on the server (tests' cleanup).
+   */
   async deleteStreams(): Promise<void> {
     const { jsm } = await this.clients();
-    for (const stream of [this.streams.events, this.streams.commands]) {
+    for (const stream of [this.streams.events, this.streams.commands, `KV_${this.prefix}_registry`]) {
       await jsm.streams.delete(stream).catch((error: unknown) => {
         if (!(error instanceof JetStreamApiError && error.code === STREAM_NOT_FOUND)) throw error;
       });

@@ -104,7 +104,8 @@ export class UpstreamClient {
   private readonly bulkhead: BulkheadPolicy;
   private readonly breaker: CircuitBreakerPolicy;
   private readonly retry: IPolicy;
-  private readonly stacks = new Map<string, IPolicy>();
+  /** The composed policies by deadline, negative for calls that are not retried. */
+  private readonly stacks = new Map<number, IPolicy>();
   private readonly pools = new Map<string, Pool>();
   private readonly poolOptions: Pool.Options;
   private readonly metrics: UpstreamMetrics | undefined;
@@ -155,7 +156,8 @@ export class UpstreamClient {
     const timeoutMs = options.timeoutMs ?? this.policy.timeoutMs;
     const retrying = options.idempotent && this.policy.retry.maxAttempts > 1;
     this.budget.recordCall();
-    const tried = new Set<string>();
+    // Instances tried by this call, for a retry to prefer another (kept only when there can be a retry).
+    let tried: Set<string> | undefined;
     const callerSignal = options.signal;
     const lastAttempt = retrying ? this.policy.retry.maxAttempts - 1 : 0;
     const started = performance.now();
@@ -167,7 +169,7 @@ export class UpstreamClient {
         if (n > 0) this.metrics?.retried(this.service);
         const endpoint = this.balancer.pick(tried);
         if (!endpoint) throw new AppError('UPSTREAM_UNAVAILABLE', `no live instance of ${this.service}`, { headers: { 'retry-after': '1' } });
-        tried.add(endpoint.id);
+        if (retrying) (tried ??= new Set()).add(endpoint.id);
         this.balancer.begin(endpoint);
         let failed = true;
         try {
@@ -245,7 +247,7 @@ export class UpstreamClient {
   }
 
   private stack(retrying: boolean, timeoutMs: number): IPolicy {
-    const key = `${retrying ? 'r' : 'n'}${timeoutMs}`;
+    const key = retrying ? timeoutMs : -timeoutMs;
     let stack = this.stacks.get(key);
     if (!stack) {
       // Cooperative: the attempt's signal aborts the request itself, so a timed-out call frees its

@@ -1,4 +1,4 @@
-import { callPolicy, type CallPolicyOverride } from '@bazaar/topology';
+import { callPolicy, defaultCallPolicy, type CallPolicyOverride } from '@bazaar/topology';
 import type { Registry } from 'prom-client';
 import { ConfigError } from '../config.ts';
 import type { Endpoint } from './load-balancer.ts';
@@ -58,9 +58,12 @@ export class Upstreams {
   }
 }
 
-const policyKeys = new Set(['timeoutMs', 'retry', 'retryBudget', 'breaker', 'bulkhead', 'balancer', 'outlier']);
-
-/** CALL_POLICY_OVERRIDES, checked: JSON of `{ dependency: { policy field: value } }`. */
+/**
+ * CALL_POLICY_OVERRIDES, checked against the shape of the declared policies:
+ * JSON of `{ dependency: { field: value } }`, every field and sub-field one the
+ * policy has, with a value of the same type. A typo is a configuration error,
+ * not a silently ignored setting.
+ */
 export function parseOverrides(text: string): Record<string, CallPolicyOverride> {
   let parsed: unknown;
   try {
@@ -68,12 +71,38 @@ export function parseOverrides(text: string): Record<string, CallPolicyOverride>
   } catch {
     throw new ConfigError(['CALL_POLICY_OVERRIDES: is not JSON']);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(['CALL_POLICY_OVERRIDES: must be an object by dependency']);
+  if (!isObject(parsed)) throw new ConfigError(['CALL_POLICY_OVERRIDES: must be an object by dependency']);
+  const problems: string[] = [];
   for (const [dependency, override] of Object.entries(parsed)) {
-    if (typeof override !== 'object' || override === null) throw new ConfigError([`CALL_POLICY_OVERRIDES: "${dependency}" must be an object`]);
-    for (const key of Object.keys(override)) {
-      if (!policyKeys.has(key)) throw new ConfigError([`CALL_POLICY_OVERRIDES: "${dependency}.${key}" is not a policy field (${[...policyKeys].join(', ')})`]);
+    if (!isObject(override)) {
+      problems.push(`CALL_POLICY_OVERRIDES: "${dependency}" must be an object`);
+      continue;
+    }
+    checkShape(override, defaultCallPolicy as unknown as Record<string, unknown>, dependency, problems);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return parsed as Record<string, CallPolicyOverride>;
+}
+
+function checkShape(value: Record<string, unknown>, shape: Record<string, unknown>, path: string, problems: string[]): void {
+  for (const [key, given] of Object.entries(value)) {
+    const where = `${path}.${key}`;
+    if (!(key in shape)) {
+      problems.push(`CALL_POLICY_OVERRIDES: "${where}" is not a policy field (${Object.keys(shape).join(', ')})`);
+      continue;
+    }
+    const expected = shape[key];
+    if (isObject(expected)) {
+      if (isObject(given)) checkShape(given, expected, where, problems);
+      else problems.push(`CALL_POLICY_OVERRIDES: "${where}" must be an object`);
+    } else if (key === 'balancer') {
+      if (given !== 'round-robin' && given !== 'least-outstanding') problems.push(`CALL_POLICY_OVERRIDES: "${where}" must be "round-robin" or "least-outstanding"`);
+    } else if (typeof given !== 'number' || !Number.isFinite(given) || given < 0) {
+      problems.push(`CALL_POLICY_OVERRIDES: "${where}" must be a number ≥ 0`);
     }
   }
-  return parsed as Record<string, CallPolicyOverride>;
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
