@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
+import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { AppError } from './problem.ts';
 
 /** The only algorithm Bazaar signs with. Pinned: a token naming any other (including `none`) is rejected. */
@@ -22,6 +22,12 @@ export interface JwtVerifierOptions {
   /** Verified tokens are remembered this long at most (and never past their `exp`). */
   cacheTtlMs?: number;
   cacheSize?: number;
+  /**
+   * How the JWKS document is fetched (a `fetch`-like function answering a
+   * Response); by default jose fetches the URL itself. Services pass their
+   * identity client, so the fetch goes through discovery and the call policies.
+   */
+  fetchJwks?: (url: string, init: { signal?: AbortSignal }) => Promise<Response>;
 }
 
 export type VerifyAccessToken = (token: string) => Promise<Principal>;
@@ -33,7 +39,14 @@ export type VerifyAccessToken = (token: string) => Promise<Principal>;
  */
 export function createAccessTokenVerifier(options: JwtVerifierOptions): VerifyAccessToken {
   const keys =
-    options.jwks instanceof URL ? createRemoteJWKSet(options.jwks, { cooldownDuration: 30_000, cacheMaxAge: 600_000, timeoutDuration: 3_000 }) : options.jwks;
+    options.jwks instanceof URL
+      ? createRemoteJWKSet(options.jwks, {
+          cooldownDuration: 30_000,
+          cacheMaxAge: 600_000,
+          timeoutDuration: 3_000,
+          ...(options.fetchJwks ? { [customFetch]: options.fetchJwks } : {}),
+        })
+      : options.jwks;
   const ttl = options.cacheTtlMs ?? 60_000;
   const maxEntries = options.cacheSize ?? 10_000;
   const cache = new Map<string, { principal: Principal; until: number }>();

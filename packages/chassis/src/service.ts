@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } 
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { Static, TObject } from 'typebox';
 import type { Registry } from 'prom-client';
-import { createAccessTokenVerifier, installAuthentication, type VerifyAccessToken } from './auth.ts';
+import { createAccessTokenVerifier, installAuthentication, type JwtVerifierOptions, type VerifyAccessToken } from './auth.ts';
 import { ConfigError, loadConfig, type BaseConfig } from './config.ts';
 import { Database, migrate } from './database.ts';
 import { installHealth, type Health } from './health.ts';
@@ -330,11 +330,17 @@ function installRequestIdAndClosing(app: ServiceApp, serviceName: string): void 
 }
 
 function defaultAccessTokens(context: ServiceContext): VerifyAccessToken {
-  return defaultAccessTokenVerifier(context.config);
+  // The JWKS comes through the identity client: discovery (any identity replica) and its call policies.
+  const identity = context.upstreams.get('identity');
+  const fetchJwks = async (_url: string, init: { signal?: AbortSignal }) => {
+    const answer = await identity.request({ path: JWKS_PATH, ...(init.signal ? { signal: init.signal } : {}) });
+    return new Response(new Uint8Array(answer.body), { status: answer.status, headers: { 'content-type': 'application/json' } });
+  };
+  return defaultAccessTokenVerifier(context.config, fetchJwks);
 }
 
-/** Verifies tokens against the JWKS of the identity service at IDENTITY_URL. */
-export function defaultAccessTokenVerifier(config: BaseConfig & { IDENTITY_URL?: string }): VerifyAccessToken {
+/** Verifies tokens against the JWKS of the identity service at IDENTITY_URL (fetched with `fetchJwks` when given). */
+export function defaultAccessTokenVerifier(config: BaseConfig & { IDENTITY_URL?: string }, fetchJwks?: JwtVerifierOptions['fetchJwks']): VerifyAccessToken {
   const identityUrl = config.IDENTITY_URL;
   if (!identityUrl) {
     // A service without IDENTITY_URL has no authenticated routes; a token sent to it is refused.
@@ -342,7 +348,7 @@ export function defaultAccessTokenVerifier(config: BaseConfig & { IDENTITY_URL?:
       throw new AppError('UNAUTHENTICATED', 'This service does not accept access tokens');
     };
   }
-  return createAccessTokenVerifier({ jwks: new URL(JWKS_PATH, identityUrl), issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE });
+  return createAccessTokenVerifier({ jwks: new URL(JWKS_PATH, identityUrl), issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ...(fetchJwks ? { fetchJwks } : {}) });
 }
 
 /** Every request runs inside its server span and its request context, with its id echoed back. */
