@@ -38,8 +38,8 @@ describe('resilience of the running system', () => {
         RATE_LIMIT_PER_MINUTE: '1000000',
         RATE_LIMIT_PER_USER_PER_MINUTE: '1000000',
         // Small enough to see in a test: shipping's bulkhead at the gateway holds 2 calls, no queue;
-        // a breaker lets a trial call through after 1 s.
-        CALL_POLICY_OVERRIDES: JSON.stringify({ shipping: { bulkhead: { maxConcurrent: 2, maxQueue: 0 } }, '*': { breaker: { halfOpenAfterMs: 1_000 } } }),
+        // a breaker judges the last 10 calls and lets a trial call through after 1 s.
+        CALL_POLICY_OVERRIDES: JSON.stringify({ shipping: { bulkhead: { maxConcurrent: 2, maxQueue: 0 } }, '*': { breaker: { windowCalls: 10, minimumCalls: 4, halfOpenAfterMs: 1_000 } } }),
         // The saga waits this long for a step before compensating.
         SAGA_STEP_TIMEOUT_MS: '30000',
       },
@@ -121,8 +121,11 @@ describe('resilience of the running system', () => {
   it('opens the gateway breaker of a failing service, answers 503 at once while open, and closes after recovery', async () => {
     const [notifications] = await urlsOf('notifications');
     await setFault(notifications!, { errorRate: 1, from: 'gateway', forMs: 60_000 });
-    // Each GET is tried twice (a retry on another attempt): three requests make the five failures in a row.
-    for (let i = 0; i < 3; i++) assert.equal((await shop.api('/api/notifications')).status, 503);
+    // Failures fill the breaker's window (each GET is tried twice) until more than half of it failed.
+    let failed = 0;
+    while ((await shop.api('/api/notifications')).body?.code !== 'UPSTREAM_CIRCUIT_OPEN') {
+      assert.ok(++failed <= 10, 'the breaker opens within ten failing requests');
+    }
     const reachedBefore = (await faultStatus(notifications!)).counters.matched;
     const started = performance.now();
     const open = await shop.api('/api/notifications');

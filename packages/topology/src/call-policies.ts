@@ -3,16 +3,20 @@
  * every outbound call, declared beside the topology. The chassis's upstream
  * client applies them in this order, outermost first:
  *
- *   bulkhead → retry (idempotent calls only, within the retry budget) → circuit breaker → timeout → instance (load balancer, outlier ejection)
+ *   bulkhead → retry (idempotent calls only, within the retry budget) → circuit breaker → instance (load balancer, outlier ejection) with a deadline
  *
  * so a call waits for a bulkhead slot once, each retry is a fresh attempt that
- * the breaker sees and the timeout bounds, and an open breaker or a full
+ * the breaker sees and the deadline bounds, and an open breaker or a full
  * bulkhead answers at once without touching the network.
  */
 import type { ServiceName } from './index.ts';
 
 export interface CallPolicy {
-  /** Deadline of one attempt, from sending the request to the last byte of the answer. */
+  /**
+   * Deadline of one attempt: for its answer's headers, then for each wait between
+   * body chunks (undici's headersTimeout and bodyTimeout); a gateway stream only
+   * waits for its headers on the deadline.
+   */
   readonly timeoutMs: number;
   readonly retry: {
     /** Attempts in all, the first included (1 = never retry). Only idempotent calls are retried. */
@@ -28,11 +32,15 @@ export interface CallPolicy {
    */
   readonly retryBudget: { readonly ratio: number; readonly minPerSecond: number };
   /**
-   * One breaker per dependency (over all its instances): it opens after
-   * `consecutiveFailures` failed attempts in a row, answers at once while open,
-   * and lets one trial call through after `halfOpenAfterMs`.
+   * One breaker per dependency (over all its instances), counting the last
+   * `windowCalls` attempts (Resilience4j's count-based window): it opens when
+   * more than `failureRatio` of them failed (5xx, timeout, no connection) and at
+   * least `minimumCalls` were made, answers at once while open, and lets one trial
+   * call through after `halfOpenAfterMs`. A ratio over a window, not failures in a
+   * row: with 10 % of calls failing at random, five in a row happen every few
+   * thousand calls and would open a consecutive-failure breaker on a healthy service.
    */
-  readonly breaker: { readonly consecutiveFailures: number; readonly halfOpenAfterMs: number };
+  readonly breaker: { readonly failureRatio: number; readonly windowCalls: number; readonly minimumCalls: number; readonly halfOpenAfterMs: number };
   /** At most `maxConcurrent` calls in flight to the dependency and `maxQueue` waiting; more are refused at once. */
   readonly bulkhead: { readonly maxConcurrent: number; readonly maxQueue: number };
   /** How an attempt picks an instance among the live ones. */
@@ -50,7 +58,7 @@ export const defaultCallPolicy: CallPolicy = {
   timeoutMs: 5_000,
   retry: { maxAttempts: 3, baseDelayMs: 25, maxDelayMs: 500 },
   retryBudget: { ratio: 0.2, minPerSecond: 5 },
-  breaker: { consecutiveFailures: 5, halfOpenAfterMs: 5_000 },
+  breaker: { failureRatio: 0.5, windowCalls: 40, minimumCalls: 10, halfOpenAfterMs: 5_000 },
   bulkhead: { maxConcurrent: 64, maxQueue: 128 },
   balancer: 'least-outstanding',
   outlier: { consecutiveFailures: 3, ejectMs: 10_000, maxEjectedPercent: 50 },

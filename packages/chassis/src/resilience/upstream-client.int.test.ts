@@ -90,11 +90,11 @@ describe('UpstreamClient', () => {
     assert.equal(sick.seen.length, 1 + 3);
   });
 
-  it('opens the breaker after consecutive failures, answers at once while open, closes after a good trial call', async () => {
+  it('opens the breaker when most of the last calls failed, answers at once while open, closes after a good trial call', async () => {
     let failing = true;
     const flaky = await started((req, res) => (failing ? unavailable(req, res) : ok(req, res)));
     const registry = new Registry();
-    const dep = client([flaky.url], { retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, breaker: { consecutiveFailures: 3, halfOpenAfterMs: 300 } }, registry);
+    const dep = client([flaky.url], { retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 }, breaker: { failureRatio: 0.5, windowCalls: 6, minimumCalls: 3, halfOpenAfterMs: 300 } }, registry);
     for (let i = 0; i < 3; i++) assert.equal((await dep.request({ path: '/x' })).status, 503);
     assert.equal(dep.breakerState(), 'open');
     const seenBefore = flaky.seen.length;
@@ -140,12 +140,21 @@ describe('UpstreamClient', () => {
     const dep = client([down.url], {
       retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1 },
       retryBudget: { ratio: 0.1, minPerSecond: 0 },
-      breaker: { consecutiveFailures: 1_000_000, halfOpenAfterMs: 1_000 },
+      breaker: { failureRatio: 0.99, windowCalls: 1_000, minimumCalls: 1_000, halfOpenAfterMs: 1_000 },
     });
     for (let i = 0; i < 100; i++) await dep.request({ path: '/x' });
     const retries = down.seen.length - 100;
     assert.ok(retries <= 10, `${retries} retries for 100 calls`);
     assert.ok(retries >= 9, `the budget is spent, not unused: ${retries}`);
+  });
+
+  it('does not open the breaker on a healthy service failing 10 % of calls at random', async () => {
+    let n = 0;
+    const flaky = await started((req, res) => (++n % 10 === 0 ? unavailable(req, res) : ok(req, res)));
+    // Retries off, so every failure reaches the breaker; with the declared window, 10 % never opens it.
+    const dep = client([flaky.url], { retry: { maxAttempts: 1, baseDelayMs: 1, maxDelayMs: 1 } });
+    for (let i = 0; i < 500; i++) await dep.request({ path: '/x' });
+    assert.equal(dep.breakerState(), 'closed');
   });
 
   it('no live instance answers UPSTREAM_UNAVAILABLE', async () => {

@@ -3,17 +3,15 @@ import {
   BrokenCircuitError,
   BulkheadRejectedError,
   CircuitState,
-  ConsecutiveBreaker,
+  CountBreaker,
   ExponentialBackoff,
   IsolatedCircuitError,
   TaskCancelledError,
-  TimeoutStrategy,
   bulkhead,
   circuitBreaker,
   fullJitterGenerator,
   handleWhen,
   retry,
-  timeout,
   wrap,
   type BulkheadPolicy,
   type CircuitBreakerPolicy,
@@ -32,8 +30,17 @@ export interface Attempt {
   readonly endpoint: EndpointState;
   /** The keep-alive pool of that instance. */
   readonly pool: Pool;
-  /** Aborted when the attempt times out or the caller gives up. */
-  readonly signal: AbortSignal;
+  /**
+   * The attempt's deadline, for undici's own per-request timers (`headersTimeout`,
+   * and `bodyTimeout` where the whole body is awaited): cheaper than an
+   * AbortController and a timer per attempt, and undici frees the connection.
+   */
+  readonly timeoutMs: number;
+  /**
+   * Aborted when the caller gives up, or when a deadline under a second runs out
+   * (undici's timers are coarse, ~0.5 s, so a short deadline gets a precise timer).
+   */
+  readonly signal: AbortSignal | undefined;
   /** 0 for the first attempt. */
   readonly attempt: number;
 }
@@ -70,13 +77,16 @@ export interface UpstreamResponse {
 
 export type BreakerState = 'closed' | 'open' | 'half-open' | 'isolated';
 
+/** undici's request timers tick every ~0.5 s: below this, a deadline also gets a timer of its own. */
+const PRECISE_DEADLINE_BELOW_MS = 1_000;
+
 const idempotentMethods = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
 /** Marks the failure of a last attempt, so the retry policy does not spend budget on a retry that will not happen. */
 const FINAL = Symbol('final attempt');
 /** A failure caused by the caller giving up: never retried, never held against the dependency. */
 class CallerGaveUp extends Error {}
-/** An attempt that ran out of time (the timeout policy aborted it). */
+/** An attempt that ran out of time (undici's headers or body timer fired). */
 class AttemptTimedOut extends Error {}
 
 /** A 5xx answer from an instance: a failure for the breaker and the retry policy, relayed as is when it is the last word. */
@@ -87,9 +97,11 @@ function serverError(response: { status: number }): boolean {
 /**
  * The client of one dependency, with its resilience policies (see
  * `@bazaar/topology`'s call-policies.ts for the order and the declarations):
- * bulkhead → retry within a budget → circuit breaker → timeout → an instance
- * picked by the load balancer. cockatiel provides the policies; what is ours is
- * the budget, the balancer and the mapping of failures to problem codes.
+ * bulkhead → retry within a budget → circuit breaker → an instance picked by
+ * the load balancer, with the attempt's deadline on the request. cockatiel
+ * provides the bulkhead, retry and breaker, undici the per-request deadline;
+ * what is ours is the budget, the balancer and the mapping of failures to
+ * problem codes.
  *
  * Failures surface as `AppError`s with stable codes: UPSTREAM_CIRCUIT_OPEN and
  * UPSTREAM_SATURATED (503, with Retry-After, answered without a network call),
@@ -104,8 +116,9 @@ export class UpstreamClient {
   private readonly bulkhead: BulkheadPolicy;
   private readonly breaker: CircuitBreakerPolicy;
   private readonly retry: IPolicy;
-  /** The composed policies by deadline, negative for calls that are not retried. */
-  private readonly stacks = new Map<number, IPolicy>();
+  /** The policies composed, outermost first, for calls that may be retried and for those that may not. */
+  private readonly retrying: IPolicy;
+  private readonly once: IPolicy;
   private readonly pools = new Map<string, Pool>();
   private readonly poolOptions: Pool.Options;
   private readonly metrics: UpstreamMetrics | undefined;
@@ -130,18 +143,23 @@ export class UpstreamClient {
     const policy = options.policy;
     this.balancer = new LoadBalancer({ strategy: policy.balancer, outlier: policy.outlier, instances: options.instances });
     this.budget = new RetryBudget(policy.retryBudget);
-    // Deadlines are the timeout policy's business; undici's own timers stay off (streams may idle).
+    // Each attempt sets its own deadline on the request; by default none (a stream may idle).
     this.poolOptions = { connections: options.connections ?? 32, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 };
 
     this.bulkhead = bulkhead(policy.bulkhead.maxConcurrent, policy.bulkhead.maxQueue);
     const breakerCounts = handleWhen((error) => !(error instanceof CallerGaveUp)).orWhenResult((result) => serverError(result as { status: number }));
-    this.breaker = circuitBreaker(breakerCounts, { halfOpenAfter: policy.breaker.halfOpenAfterMs, breaker: new ConsecutiveBreaker(policy.breaker.consecutiveFailures) });
+    this.breaker = circuitBreaker(breakerCounts, {
+      halfOpenAfter: policy.breaker.halfOpenAfterMs,
+      breaker: new CountBreaker({ threshold: policy.breaker.failureRatio, size: policy.breaker.windowCalls, minimumNumberOfCalls: policy.breaker.minimumCalls }),
+    });
     this.breaker.onBreak(() => void (this.openedAt = Date.now()));
     this.breaker.onStateChange((state) => this.metrics?.breakerState(this.service, breakerStateName(state)));
     this.retry = retry(
       handleWhen((error) => this.mayRetry(error)).orWhenResult((result) => serverError(result as { status: number }) && this.mayRetry(result)),
       { maxAttempts: policy.retry.maxAttempts - 1, backoff: new ExponentialBackoff({ initialDelay: policy.retry.baseDelayMs, maxDelay: policy.retry.maxDelayMs, generator: fullJitterGenerator }) },
     );
+    this.retrying = wrap(this.bulkhead, this.retry, this.breaker);
+    this.once = wrap(this.bulkhead, this.breaker);
     this.metrics?.track(this);
     // Pools of instances that left the registry are closed now and then.
     this.sweep = setInterval(() => this.closeGonePools(), 30_000);
@@ -162,9 +180,8 @@ export class UpstreamClient {
     const lastAttempt = retrying ? this.policy.retry.maxAttempts - 1 : 0;
     const started = performance.now();
     try {
-      const result = await this.stack(retrying, timeoutMs).execute(async (context) => {
+      const result = await this.stack(retrying).execute(async (context) => {
         // wrap() merges the policies' contexts: the retry policy's attempt number reaches here.
-        const { signal } = context;
         const n = (context as { attempt?: number }).attempt ?? 0;
         if (n > 0) this.metrics?.retried(this.service);
         const endpoint = this.balancer.pick(tried);
@@ -173,13 +190,13 @@ export class UpstreamClient {
         this.balancer.begin(endpoint);
         let failed = true;
         try {
-          const value = await attempt({ endpoint, pool: this.poolFor(endpoint.url), signal, attempt: n });
+          const value = await attempt({ endpoint, pool: this.poolFor(endpoint.url), timeoutMs, signal: attemptSignal(callerSignal, timeoutMs), attempt: n });
           failed = options.isFailure?.(value) ?? false;
           if (failed && n === lastAttempt) (value as Record<symbol, boolean>)[FINAL] = true;
           return value;
         } catch (error) {
           if (callerSignal?.aborted) throw new CallerGaveUp('the caller gave up', { cause: error });
-          const failure = signal.aborted ? new AttemptTimedOut(`${this.service} did not answer within ${timeoutMs} ms`, { cause: error }) : error;
+          const failure = isTimeout(error) ? new AttemptTimedOut(`${this.service} did not answer within ${timeoutMs} ms`, { cause: error }) : error;
           if (n === lastAttempt && typeof failure === 'object' && failure !== null) (failure as Record<symbol, boolean>)[FINAL] = true;
           throw failure;
         } finally {
@@ -205,8 +222,8 @@ export class UpstreamClient {
       headers['content-type'] ??= 'application/json';
     }
     return this.execute(
-      async ({ pool, signal }) => {
-        const response = await pool.request({ method, path: request.path, headers, body, signal });
+      async ({ pool, signal, timeoutMs }) => {
+        const response = await pool.request({ method, path: request.path, headers, body, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
         return { status: response.statusCode, headers: response.headers, body: Buffer.from(await response.body.arrayBuffer()) };
       },
       { idempotent: request.idempotent ?? idempotentMethods.has(method), isFailure: serverError, ...(request.signal ? { signal: request.signal } : {}), ...(request.timeoutMs ? { timeoutMs: request.timeoutMs } : {}) },
@@ -246,18 +263,8 @@ export class UpstreamClient {
     this.pools.clear();
   }
 
-  private stack(retrying: boolean, timeoutMs: number): IPolicy {
-    const key = retrying ? timeoutMs : -timeoutMs;
-    let stack = this.stacks.get(key);
-    if (!stack) {
-      // Cooperative: the attempt's signal aborts the request itself, so a timed-out call frees its
-      // connection and its bulkhead slot at once. Not aborted on return: a gateway stream goes on
-      // after its headers arrived (only the wait for them is on the deadline).
-      const deadline = timeout(timeoutMs, { strategy: TimeoutStrategy.Cooperative, abortOnReturn: false });
-      stack = retrying ? wrap(this.bulkhead, this.retry, this.breaker, deadline) : wrap(this.bulkhead, this.breaker, deadline);
-      this.stacks.set(key, stack);
-    }
-    return stack;
+  private stack(retrying: boolean): IPolicy {
+    return retrying ? this.retrying : this.once;
   }
 
   /** Whether a failed attempt is retried: a transient failure, not the last attempt, and the budget allows one more. */
@@ -305,7 +312,15 @@ export class UpstreamClient {
   }
 }
 
+/** The signal an attempt runs under: the caller's, plus a precise timer for a deadline undici's coarse timers would overshoot. */
+function attemptSignal(caller: AbortSignal | undefined, timeoutMs: number): AbortSignal | undefined {
+  if (timeoutMs >= PRECISE_DEADLINE_BELOW_MS) return caller;
+  const deadline = AbortSignal.timeout(timeoutMs);
+  return caller ? AbortSignal.any([caller, deadline]) : deadline;
+}
+
 function isTimeout(error: unknown): boolean {
+  if ((error as { name?: string } | null)?.name === 'TimeoutError') return true;
   const code = (error as { code?: string } | null)?.code;
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
 }

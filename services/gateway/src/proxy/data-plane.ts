@@ -200,7 +200,8 @@ async function forward(
   timeoutMs: number,
   store?: (response: CachedResponse) => void,
 ): Promise<number> {
-  const request: Dispatcher.DispatchOptions = { method: req.method as Dispatcher.HttpMethod, path: req.url!, headers: upstreamHeaders(req), body: body ?? null };
+  // Only the wait for the answer's headers is on the deadline: a stream (server-sent events) may idle.
+  const request: Dispatcher.DispatchOptions = { method: req.method as Dispatcher.HttpMethod, path: req.url!, headers: upstreamHeaders(req), body: body ?? null, headersTimeout: timeoutMs };
   const outcome = await upstream.execute((attempt) => dispatchAttempt(attempt, request, res, edgeHeaders, store), { idempotent: retryable(req.method), isFailure: heldBack, timeoutMs });
   if (outcome.heldBack) {
     const { headers, body: payload } = outcome.heldBack;
@@ -244,32 +245,35 @@ class UpstreamAnswer implements Dispatcher.DispatchHandler {
   private streaming: { resolve: () => void; reject: (error: Error) => void } | undefined;
   private readonly res: ServerResponse;
   private readonly edgeHeaders: Record<string, string>;
-  private readonly signal: AbortSignal;
   private readonly resolve: (outcome: AttemptOutcome) => void;
   private readonly reject: (error: Error) => void;
   private readonly store: ((response: CachedResponse) => void) | undefined;
+  private readonly signal: AbortSignal | undefined;
   private upstreamHeaders: Record<string, string | string[]> | undefined;
 
   constructor(
     res: ServerResponse,
     edgeHeaders: Record<string, string>,
-    signal: AbortSignal,
+    signal: AbortSignal | undefined,
     resolve: (outcome: AttemptOutcome) => void,
     reject: (error: Error) => void,
     store?: (response: CachedResponse) => void,
   ) {
     this.res = res;
     this.edgeHeaders = edgeHeaders;
-    this.signal = signal;
     this.resolve = resolve;
     this.reject = reject;
     this.store = store;
+    this.signal = signal;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    // The deadline: the policies abort the attempt's signal when it runs out.
-    if (this.signal.aborted) controller.abort(new Error('the attempt timed out'));
-    else this.signal.addEventListener('abort', () => controller.abort(new Error('the attempt timed out')), { once: true });
+    // Only deadlines under a second come as a signal (longer ones are undici's headersTimeout).
+    const signal = this.signal;
+    if (!signal) return;
+    if (signal.aborted) controller.abort(signal.reason as Error);
+    // Once the answer started, the deadline is met: a stream goes on.
+    else signal.addEventListener('abort', () => this.status === 0 && controller.abort(signal.reason as Error), { once: true });
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
