@@ -54,6 +54,8 @@ export interface ExecuteOptions<T> {
   signal?: AbortSignal;
   /** Per-attempt deadline instead of the policy's. */
   timeoutMs?: number;
+  /** The attempt keeps the deadline itself (a timer of its own on the request): no timer signal is made for it. */
+  ownDeadline?: boolean;
 }
 
 export interface UpstreamRequest {
@@ -190,7 +192,7 @@ export class UpstreamClient {
         this.balancer.begin(endpoint);
         let failed = true;
         try {
-          const value = await attempt({ endpoint, pool: this.poolFor(endpoint.url), timeoutMs, signal: attemptSignal(callerSignal, timeoutMs), attempt: n });
+          const value = await attempt({ endpoint, pool: this.poolFor(endpoint.url), timeoutMs, signal: options.ownDeadline ? callerSignal : attemptSignal(callerSignal, timeoutMs), attempt: n });
           failed = options.isFailure?.(value) ?? false;
           if (failed && n === lastAttempt) (value as Record<symbol, boolean>)[FINAL] = true;
           return value;

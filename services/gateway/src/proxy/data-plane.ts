@@ -200,9 +200,13 @@ async function forward(
   timeoutMs: number,
   store?: (response: CachedResponse) => void,
 ): Promise<number> {
-  // Only the wait for the answer's headers is on the deadline: a stream (server-sent events) may idle.
-  const request: Dispatcher.DispatchOptions = { method: req.method as Dispatcher.HttpMethod, path: req.url!, headers: upstreamHeaders(req), body: body ?? null, headersTimeout: timeoutMs };
-  const outcome = await upstream.execute((attempt) => dispatchAttempt(attempt, request, res, edgeHeaders, store), { idempotent: retryable(req.method), isFailure: heldBack, timeoutMs });
+  const request: Dispatcher.DispatchOptions = { method: req.method as Dispatcher.HttpMethod, path: req.url!, headers: upstreamHeaders(req), body: body ?? null };
+  const outcome = await upstream.execute((attempt) => dispatchAttempt(attempt, request, res, edgeHeaders, timeoutMs, store), {
+    idempotent: retryable(req.method),
+    isFailure: heldBack,
+    timeoutMs,
+    ownDeadline: true,
+  });
   if (outcome.heldBack) {
     const { headers, body: payload } = outcome.heldBack;
     res.writeHead(outcome.status, headers);
@@ -218,11 +222,27 @@ function dispatchAttempt(
   request: Dispatcher.DispatchOptions,
   res: ServerResponse,
   edgeHeaders: Record<string, string>,
+  timeoutMs: number,
   store: ((response: CachedResponse) => void) | undefined,
 ): Promise<AttemptOutcome> {
   return new Promise((resolve, reject) => {
-    attempt.pool.dispatch(request, new UpstreamAnswer(res, edgeHeaders, attempt.signal, resolve, reject, store));
+    attempt.pool.dispatch(request, new UpstreamAnswer(res, edgeHeaders, timeoutMs, resolve, reject, store));
   });
+}
+
+/**
+ * The deadline of one attempt, for its answer's headers (a stream may idle after
+ * them). A plain timer per request, not undici's headersTimeout: undici's timers
+ * tick every half second, so when a dependency stalls, every request that arrived
+ * in that half second times out in the same tick — a burst of aborted sockets and
+ * error answers that stalls the gateway's event loop for unrelated routes too
+ * (bench:resilience measured it). Precise timers spread the timeouts as the
+ * requests came.
+ */
+function onDeadline(controller: Dispatcher.DispatchController): void {
+  const error = new Error('no answer in time');
+  error.name = 'TimeoutError';
+  controller.abort(error);
 }
 
 function wantsFresh(req: IncomingMessage): boolean {
@@ -248,13 +268,14 @@ class UpstreamAnswer implements Dispatcher.DispatchHandler {
   private readonly resolve: (outcome: AttemptOutcome) => void;
   private readonly reject: (error: Error) => void;
   private readonly store: ((response: CachedResponse) => void) | undefined;
-  private readonly signal: AbortSignal | undefined;
+  private readonly timeoutMs: number;
+  private deadline: NodeJS.Timeout | undefined;
   private upstreamHeaders: Record<string, string | string[]> | undefined;
 
   constructor(
     res: ServerResponse,
     edgeHeaders: Record<string, string>,
-    signal: AbortSignal | undefined,
+    timeoutMs: number,
     resolve: (outcome: AttemptOutcome) => void,
     reject: (error: Error) => void,
     store?: (response: CachedResponse) => void,
@@ -264,19 +285,15 @@ class UpstreamAnswer implements Dispatcher.DispatchHandler {
     this.resolve = resolve;
     this.reject = reject;
     this.store = store;
-    this.signal = signal;
+    this.timeoutMs = timeoutMs;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    // Only deadlines under a second come as a signal (longer ones are undici's headersTimeout).
-    const signal = this.signal;
-    if (!signal) return;
-    if (signal.aborted) controller.abort(signal.reason as Error);
-    // Once the answer started, the deadline is met: a stream goes on.
-    else signal.addEventListener('abort', () => this.status === 0 && controller.abort(signal.reason as Error), { once: true });
+    this.deadline = setTimeout(onDeadline, this.timeoutMs, controller);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    clearTimeout(this.deadline);
     this.status = statusCode;
     const out = this.headers;
     for (const name in headers) {
@@ -325,6 +342,7 @@ class UpstreamAnswer implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    clearTimeout(this.deadline);
     if (this.streaming) this.streaming.reject(error);
     else this.reject(error);
   }
