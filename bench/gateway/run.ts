@@ -270,7 +270,14 @@ async function main(): Promise<void> {
       SERVICE_NAME: 'gateway',
       IDENTITY_URL: `http://127.0.0.1:${upstreamPort}`,
       CATALOG_URL: `http://127.0.0.1:${target}`,
+      // Routes the bench does not use still need an address; discovery is the fixed URLs.
+      ORDERS_URL: `http://127.0.0.1:${upstreamPort}`,
+      PAYMENTS_URL: `http://127.0.0.1:${upstreamPort}`,
+      SHIPPING_URL: `http://127.0.0.1:${upstreamPort}`,
+      NOTIFICATIONS_URL: `http://127.0.0.1:${upstreamPort}`,
+      DISCOVERY: 'static',
       RATE_LIMIT_PER_MINUTE: '1000000000',
+      RATE_LIMIT_PER_USER_PER_MINUTE: '1000000000',
       LOG_LEVEL: 'info',
     });
     const gatewayPort = await freePort();
@@ -295,12 +302,16 @@ async function main(): Promise<void> {
     const postgres = await startEmbeddedPostgres({ stateDir: join(work, 'state'), preferredPort: 0 });
     try {
       await createDatabaseIfMissing(postgres.adminUrl, 'bench_catalog');
+      await createDatabaseIfMissing(postgres.adminUrl, 'bench_broker');
       const catalogPort = await freePort();
       const catalog = await startNode(join(root, 'services/catalog/src/main.ts'), {
         SERVICE_NAME: 'catalog',
         PORT: String(catalogPort),
         DATABASE_URL: databaseUrl(postgres.adminUrl, 'bench_catalog'),
         IDENTITY_URL: `http://127.0.0.1:${upstreamPort}`,
+        // catalog publishes (stock changes): the embedded broker, in a database of its own.
+        BROKER_URL: databaseUrl(postgres.adminUrl, 'bench_broker'),
+        DISCOVERY: 'static',
         CATALOG_SEED_DEMO: 'true',
         LOG_LEVEL: 'info',
       });
