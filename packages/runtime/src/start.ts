@@ -26,7 +26,7 @@ import { BROKER_DATABASE, databaseUrlVariable, serviceNames, serviceUrlVariable,
 import { startEmbeddedPostgres, type RunningPostgres } from './embedded-postgres.ts';
 import { formatLogLine } from './log-format.ts';
 import { RUNTIME_FILE, type RuntimeFile, type RuntimeInstance } from './runtime-file.ts';
-import { freePort, isPortFree, portOrFree } from './ports.ts';
+import { isPortFree, portOrFree } from './ports.ts';
 import { Supervisor } from './supervisor.ts';
 
 /** More processes of one service than this on one machine is a mistake, not a test. */
@@ -104,18 +104,18 @@ async function main(): Promise<void> {
 
   // Ports: the declared ones when free, any free one otherwise (internal services only).
   const ports = {} as Record<ServiceName, number>;
-  // BAZAAR_EPHEMERAL_PORTS=1 (the tests, which run several systems at once): any free
-  // port instead of the declared one, so two launchers never race for the same port.
+  // BAZAAR_EPHEMERAL_PORTS=1 (the tests, which run several systems at once): port 0,
+  // the OS picks when the service listens, so two launchers never race for a port
+  // (a port found free here could be taken before the service binds it).
   const ephemeral = process.env['BAZAAR_EPHEMERAL_PORTS'] === '1';
-  for (const name of serviceNames) ports[name] = name === 'gateway' ? gatewayPort : ephemeral ? await freePort() : await portOrFree(topology[name].port);
-  const urls = Object.fromEntries(serviceNames.map((name) => [name, `http://127.0.0.1:${ports[name]}`])) as Record<ServiceName, string>;
-  // Replicas after the first: any free port. Callers find them in the service registry;
+  for (const name of serviceNames) ports[name] = name === 'gateway' ? gatewayPort : ephemeral ? 0 : await portOrFree(topology[name].port);
+  // Where each service's replica 1 listens, known once it reported ready (services start
+  // after their dependencies, so each one's <SERVICE>_URL is known when it is needed).
+  const urls = {} as Record<ServiceName, string>;
+  // Replicas after the first: port 0 too. Callers find them in the service registry;
   // the <SERVICE>_URL variables keep pointing at replica 1 (the static fallback).
   const replicaPorts = {} as Record<ServiceName, number[]>;
-  for (const name of serviceNames) {
-    replicaPorts[name] = [ports[name]];
-    for (let replica = 2; replica <= replicas[name]; replica++) replicaPorts[name].push(await freePort(name === 'gateway' ? flags.host : '127.0.0.1'));
-  }
+  for (const name of serviceNames) replicaPorts[name] = [ports[name], ...Array.from({ length: replicas[name] - 1 }, () => 0)];
   const instances = {} as Record<ServiceName, RuntimeInstance[]>;
   /** Each process's entry in `instances`, by process name, so a restart updates its pid. */
   const byProcess = new Map<string, RuntimeInstance>();
@@ -164,7 +164,8 @@ async function main(): Promise<void> {
   const writeRuntime = (content: RuntimeFile) => writeFile(runtimeFile, JSON.stringify(content, null, 2), { mode: 0o600 });
   const addresses = {} as Record<ServiceName, string>;
   for (const name of startOrder()) {
-    say(replicas[name] > 1 ? `starting ${name}: ${replicas[name]} replicas on ports ${replicaPorts[name].join(', ')}…` : `starting ${name} on port ${ports[name]}…`);
+    const portLabel = (port: number) => (port === 0 ? 'any free port' : `port ${port}`);
+    say(replicas[name] > 1 ? `starting ${name}: ${replicas[name]} replicas…` : `starting ${name} on ${portLabel(ports[name])}…`);
     const env: Record<string, string> = {
       SERVICE_NAME: name,
       PORT: String(ports[name]),
@@ -188,7 +189,10 @@ async function main(): Promise<void> {
       const address = await supervisor.start({ name: processName(name, replica), entry: join(projectRoot, 'services', name, 'src', 'main.ts'), env: processEnv });
       if (replica === 1) addresses[name] = address;
       // The address the process reported (PORT=0 picks a free port).
-      const port = reportedPort(address) ?? replicaPorts[name][replica - 1];
+      const port = reportedPort(address) ?? replicaPorts[name][replica - 1]!;
+      // A restart (the supervisor reuses this env) comes back on the same port.
+      processEnv.PORT = String(port);
+      if (replica === 1 && name !== 'gateway') urls[name] = `http://127.0.0.1:${port}`;
       const instance: RuntimeInstance = { url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`, pid: supervisor.pid(processName(name, replica)) ?? 0, replica };
       byProcess.set(processName(name, replica), instance);
       return instance;
@@ -234,6 +238,7 @@ async function main(): Promise<void> {
     '',
   ];
   await mkdir(stateDir, { recursive: true });
+  urls.gateway = gateway;
   written.runtime = { pid: process.pid, gateway, broker, databases: databaseUrls, services: urls, instances };
   await writeRuntime(written.runtime);
   process.stdout.write(lines.join('\n') + '\n');
