@@ -15,7 +15,7 @@ export class UpstreamMetrics {
   private readonly budgetRefusals: Counter<'upstream'>;
   private readonly breaker: Gauge<'upstream'>;
   private readonly clients: UpstreamClient[] = [];
-  private readonly children = new Map<string, ReturnType<Histogram<'upstream' | 'outcome'>['labels']>>();
+  private readonly children = new Map<string, Map<string, ReturnType<Histogram<'upstream' | 'outcome'>['labels']>>>();
 
   constructor(registry: Registry) {
     this.calls = new Histogram({
@@ -69,12 +69,11 @@ export class UpstreamMetrics {
   }
 
   completed(upstream: string, outcome: string, ms: number): void {
-    const key = `${upstream} ${outcome}`;
-    let child = this.children.get(key);
-    if (!child) {
-      child = this.calls.labels({ upstream, outcome });
-      this.children.set(key, child);
-    }
+    // Children looked up by upstream then outcome: no label hashing or key string per call.
+    let byOutcome = this.children.get(upstream);
+    if (!byOutcome) this.children.set(upstream, (byOutcome = new Map()));
+    let child = byOutcome.get(outcome);
+    if (!child) byOutcome.set(outcome, (child = this.calls.labels({ upstream, outcome })));
     child.observe(ms / 1000);
   }
 

@@ -59,8 +59,8 @@ const REDIS_MAX_RECONNECT_DELAY_MS = 2_000;
 export function createRateLimiter(options: RateLimitOptions): RateLimiter {
   const prefix = options.keyPrefix ?? 'bazaar:rl';
   const policies = {
-    ip: { limit: options.perIpPerMinute, scope: 'ip' as const },
-    user: { limit: options.perUserPerMinute, scope: 'user' as const },
+    ip: { limit: options.perIpPerMinute, scope: 'ip' as const, header: `${options.perIpPerMinute};w=${WINDOW_SECONDS}` },
+    user: { limit: options.perUserPerMinute, scope: 'user' as const, header: `${options.perUserPerMinute};w=${WINDOW_SECONDS}` },
   };
   if (!options.redisUrl) {
     const ip = new RateLimiterMemory({ points: policies.ip.limit, duration: WINDOW_SECONDS });
@@ -94,6 +94,8 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
 interface Policy {
   limit: number;
   scope: 'ip' | 'user';
+  /** This quota as a `RateLimit-Policy` item, e.g. `600;w=60`. */
+  header: string;
 }
 
 interface Outcome {
@@ -107,28 +109,38 @@ async function decide(
   limiters: { ip: RateLimiterAbstract; user: RateLimiterAbstract },
   policies: { ip: Policy; user: Policy },
 ): Promise<RateLimitDecision> {
+  // On every proxied request: no arrays, closures or joins beyond what the answer needs.
+  if (client.user === undefined) return decision(await consume(limiters.ip, client.ip, policies.ip), undefined);
   // Both budgets at once: one round trip to Redis, not two in a row.
-  const outcomes = await Promise.all([
-    consume(limiters.ip, client.ip, policies.ip),
-    ...(client.user === undefined ? [] : [consume(limiters.user, client.user, policies.user)]),
-  ]);
-  const refused = outcomes.filter((outcome) => !outcome.allowed);
-  // The headers describe the limit closest to biting: when refused, the one that
-  // refuses for longest (Retry-After must not invite a request that is refused
-  // again); otherwise the one with the fewest requests left.
-  const tightest = refused.length > 0
-    ? refused.reduce((a, b) => (b.result.msBeforeNext > a.result.msBeforeNext ? b : a))
-    : outcomes.reduce((a, b) => (remaining(b) < remaining(a) ? b : a));
+  const [ip, user] = await Promise.all([consume(limiters.ip, client.ip, policies.ip), consume(limiters.user, client.user, policies.user)]);
+  return decision(ip, user);
+}
+
+/**
+ * The answer for one or two budgets. The headers describe the limit closest to
+ * biting: when refused, the one that refuses for longest (Retry-After must not
+ * invite a request that is refused again); otherwise the one with the fewest
+ * requests left. `RateLimit-Policy` lists every quota applied, the closest first.
+ */
+function decision(first: Outcome, second: Outcome | undefined): RateLimitDecision {
+  let tightest = first;
+  if (second) {
+    if (!first.allowed || !second.allowed) {
+      if (first.allowed || (!second.allowed && second.result.msBeforeNext > first.result.msBeforeNext)) tightest = second;
+    } else if (remaining(second) < remaining(first)) {
+      tightest = second;
+    }
+  }
+  const other = second === undefined ? undefined : tightest === first ? second : first;
   const headers: Record<string, string> = {
     'ratelimit-limit': String(tightest.policy.limit),
     'ratelimit-remaining': String(remaining(tightest)),
     'ratelimit-reset': String(secondsBeforeReset(tightest.result)),
-    // Every quota applied to this request, the closest one first.
-    'ratelimit-policy': [tightest, ...outcomes.filter((o) => o !== tightest)].map((o) => `${o.policy.limit};w=${WINDOW_SECONDS}`).join(', '),
+    'ratelimit-policy': other ? `${tightest.policy.header}, ${other.policy.header}` : tightest.policy.header,
   };
-  if (refused.length === 0) return { allowed: true, headers };
+  if (first.allowed && (second === undefined || second.allowed)) return { allowed: true, headers };
   headers['retry-after'] = headers['ratelimit-reset']!;
-  return { allowed: false, headers, refusedBy: refused.some((o) => o.policy.scope === 'user') ? 'user' : 'ip' };
+  return { allowed: false, headers, refusedBy: second !== undefined && !second.allowed ? 'user' : 'ip' };
 }
 
 async function consume(limiter: RateLimiterAbstract, key: string, policy: Policy): Promise<Outcome> {

@@ -212,7 +212,7 @@ async function forward(
     res.writeHead(outcome.status, headers);
     res.end(payload);
   }
-  await outcome.done;
+  if (outcome.done) await outcome.done;
   return outcome.status;
 }
 
