@@ -8,7 +8,7 @@ import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { networkInterfaces, tmpdir } from 'node:os';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, afterEach, before, describe, it } from 'node:test';
@@ -313,17 +313,11 @@ describe('the control endpoint', () => {
     assert.equal(big.json()['code'], 'PAYLOAD_TOO_LARGE');
   });
 
-  it('answers only clients on this machine', async (t) => {
-    const address = Object.values(networkInterfaces())
-      .flat()
-      .find((i) => i && i.family === 'IPv4' && !i.internal)?.address;
-    if (!address) return t.skip('this machine has no address besides loopback');
+  it('answers a client on this machine, on a server listening on every address', async () => {
+    // Whom it refuses is decided by isLoopback (faults.unit.test.ts): a test that needs a
+    // second network interface to connect from could not run everywhere.
     const open = await startServer({ host: '0.0.0.0' });
     try {
-      const port = new URL(open.url).port;
-      const answer = await get(`http://${address}:${port}${FAULT_CONTROL_PATH}`);
-      assert.equal(answer.status, 403);
-      assert.equal(answer.json()['code'], 'FORBIDDEN');
       assert.equal((await faultStatus(open.url)).enabled, true, 'loopback clients are answered');
     } finally {
       await open.close();

@@ -409,7 +409,8 @@ export function createFaultInjector(options: { enabled: boolean; service: string
 
 const FAULT_STATUS_OF: Record<string, number> = Object.fromEntries(Object.entries(FAULT_ERROR_CODES).map(([status, code]) => [code, Number(status)]));
 
-function isLoopback(address: string | undefined): boolean {
+/** Whether a peer address is this machine's loopback (IPv4, IPv6 or IPv4-mapped): the only clients fault control answers. */
+export function isLoopback(address: string | undefined): boolean {
   if (!address) return false;
   return address === '::1' || address.startsWith('127.') || address.startsWith('::ffff:127.');
 }

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { createFaultInjector, FaultSpecError, validateFaultSpec, type FaultSpec } from './faults.ts';
+import { createFaultInjector, FaultSpecError, isLoopback, validateFaultSpec, type FaultSpec } from './faults.ts';
 
 /** The paths of the fields a refused spec names. */
 function refusal(value: unknown): string[] {
@@ -125,5 +125,12 @@ describe('createFaultInjector (without sockets)', () => {
         ['info', 'fault injection: fault cleared'],
       ],
     );
+  });
+});
+
+describe('isLoopback (who may control faults)', () => {
+  it('answers this machine only: IPv4 and IPv6 loopback, IPv4-mapped loopback', () => {
+    for (const address of ['127.0.0.1', '127.0.0.2', '::1', '::ffff:127.0.0.1']) assert.equal(isLoopback(address), true, address);
+    for (const address of ['192.0.2.2', '10.0.0.5', '::ffff:10.0.0.5', 'fd00::2', 'fe80::1', '', undefined]) assert.equal(isLoopback(address), false, String(address));
   });
 });
