@@ -9,6 +9,7 @@ import { NatsRegistry } from './nats-registry.ts';
 import { PostgresRegistry } from './postgres-registry.ts';
 import { Registration } from './registration.ts';
 import type { InstanceStatus, Registry } from './registry.ts';
+import { testNatsUrl } from '../testing/nats.ts';
 
 /**
  * Registration (an instance's side) and Discovery (a caller's side) together,
@@ -18,7 +19,7 @@ import type { InstanceStatus, Registry } from './registry.ts';
 const TTL_MS = 1_000;
 const HEARTBEAT_MS = 200;
 const REFRESH_MS = 200;
-const natsUrl = process.env['TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
+const natsUrl = testNatsUrl();
 
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { requireNats, testNatsUrl } from '../testing/nats.ts';
 import { NatsRegistry } from './nats-registry.ts';
 import { registryConformance } from './testing/registry-conformance.ts';
 
@@ -9,21 +10,12 @@ import { registryConformance } from './testing/registry-conformance.ts';
  * (`TEST_NATS_URL`, default the local one; not skipped when it is missing). Each
  * run uses its own prefix, so its own bucket, deleted at the end.
  */
-const url = process.env['TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
+const url = testNatsUrl();
 
 registryConformance('NATS JetStream KV', async () => {
   const prefix = `conformance_${randomUUID().slice(0, 8)}`;
   const admin = new NatsRegistry(url, { prefix, ttlMs: 1_000, connectionName: 'registry-conformance-admin' });
-  try {
-    await admin.list();
-  } catch (error) {
-    await admin.close().catch(() => {});
-    throw new Error(
-      `NATS with JetStream is not reachable at ${url} (${(error as Error).message}). ` +
-        'Start one (nats-server -js) or point TEST_NATS_URL at one; these tests are not skipped without it.',
-      { cause: error },
-    );
-  }
+  await requireNats(admin, () => admin.list(), url);
   return {
     connect: async (ttlMs) => new NatsRegistry(url, { prefix, ttlMs, connectionName: 'registry-conformance' }),
     cleanup: async () => {

@@ -8,13 +8,14 @@ import type { Notice } from './broker.ts';
 import { EmbeddedBroker } from './embedded-broker.ts';
 import { NatsBroker } from './nats-broker.ts';
 import { envelope, waitUntil } from './testing/broker-conformance.ts';
+import { testNatsUrl } from '../testing/nats.ts';
 
 /**
  * What the conformance suite cannot do on every backend alike: lose a
  * listener's connection. Notices published meanwhile are lost (best-effort);
  * the listener is told (`onGap`) and hears again once reconnected.
  */
-const natsUrl = process.env['TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
+const natsUrl = testNatsUrl();
 
 describe('listen on the embedded broker across a lost connection', () => {
   let database: Awaited<ReturnType<typeof freshDatabase>>;

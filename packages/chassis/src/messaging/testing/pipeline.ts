@@ -10,9 +10,7 @@ import { createDatabaseIfMissing, databaseUrl } from '../../database.ts';
 /** A silent logger for messaging components under test. */
 export const quietLog = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
 
-export function testNatsUrl(): string {
-  return process.env['TEST_NATS_URL'] ?? 'nats://127.0.0.1:4222';
-}
+import { testNatsUrl } from '../../testing/nats.ts';
 
 /** A broker backend for tests: every `connect()` is a new client (as another process would be). */
 export interface TestBackend {
