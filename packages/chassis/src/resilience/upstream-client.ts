@@ -182,7 +182,9 @@ export class UpstreamClient {
     const lastAttempt = retrying ? this.policy.retry.maxAttempts - 1 : 0;
     const started = performance.now();
     try {
-      const result = await this.stack(retrying).execute(async (context) => {
+      // Whether the answer the call ends with counts as a failure (judged once, by the last attempt).
+      let lastFailed = false;
+      const result = await (retrying ? this.retrying : this.once).execute(async (context) => {
         // wrap() merges the policies' contexts: the retry policy's attempt number reaches here.
         const n = (context as { attempt?: number }).attempt ?? 0;
         if (n > 0) this.metrics?.retried(this.service);
@@ -194,6 +196,7 @@ export class UpstreamClient {
         try {
           const value = await attempt({ endpoint, pool: this.poolFor(endpoint.url), timeoutMs, signal: options.ownDeadline ? callerSignal : attemptSignal(callerSignal, timeoutMs), attempt: n });
           failed = options.isFailure?.(value) ?? false;
+          lastFailed = failed;
           if (failed && n === lastAttempt) (value as Record<symbol, boolean>)[FINAL] = true;
           return value;
         } catch (error) {
@@ -205,7 +208,7 @@ export class UpstreamClient {
           this.balancer.end(endpoint, failed);
         }
       }, callerSignal);
-      this.metrics?.completed(this.service, options.isFailure?.(result) ? 'failure' : 'success', performance.now() - started);
+      this.metrics?.completed(this.service, lastFailed ? 'failure' : 'success', performance.now() - started);
       return result;
     } catch (error) {
       const failure = this.asAppError(error);
@@ -263,10 +266,6 @@ export class UpstreamClient {
     clearInterval(this.sweep);
     await Promise.all([...this.pools.values()].map((pool) => pool.close()));
     this.pools.clear();
-  }
-
-  private stack(retrying: boolean): IPolicy {
-    return retrying ? this.retrying : this.once;
   }
 
   /** Whether a failed attempt is retried: a transient failure, not the last attempt, and the budget allows one more. */
