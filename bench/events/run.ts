@@ -19,7 +19,8 @@
  * Options (env): BENCH_ROUNDS (3), BENCH_SECONDS per fixed-rate phase (10), BENCH_RAW_SECONDS per raw
  * phase (5), BENCH_MESSAGES preloaded per throughput phase (5000), BENCH_RATES (200,400,1000),
  * BENCH_EXTRA_PARTITIONS (16; an extra NATS throughput row with that many partitions, 0 = none),
- * BENCH_CONSUMER (inline | child), BENCH_COMPARE_CONSUMER (1; 0 = no comparison rows),
+ * BENCH_CONSUMER (inline | child), BENCH_COMPARE_CONSUMER (0; 1 = rows with the consumer in the other placement),
+ * BENCH_COMPARE_BATCH (1; 0 = no rows with one transaction per message),
  * BENCH_NATS_URL (nats://127.0.0.1:4222).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -57,11 +58,14 @@ const preload = Number(process.env['BENCH_MESSAGES'] ?? 5_000);
 const rates = (process.env['BENCH_RATES'] ?? '200,400,1000').split(',').map(Number);
 const extraPartitions = Number(process.env['BENCH_EXTRA_PARTITIONS'] ?? 16);
 const natsUrl = process.env['BENCH_NATS_URL'] ?? 'nats://127.0.0.1:4222';
-type ConsumerMode = 'inline' | 'child';
+/** Where the consumer runs (inline: the relay's process; child: a process of its own); `unbatched`: inline, one transaction per message (comparison). */
+type ConsumerMode = 'inline' | 'child' | 'unbatched';
 const consumerMode: ConsumerMode = process.env['BENCH_CONSUMER'] === 'child' ? 'child' : 'inline';
-/** The other placement of the consumer, measured in extra rows (throughput, and latency at the first rate) unless BENCH_COMPARE_CONSUMER=0. */
-const otherMode: ConsumerMode | undefined = process.env['BENCH_COMPARE_CONSUMER'] === '0' ? undefined : consumerMode === 'child' ? 'inline' : 'child';
-const bothModes: ConsumerMode[] = otherMode ? [consumerMode, otherMode] : [consumerMode];
+/** The other placement of the consumer, measured in extra rows (throughput, and latency at the first rate) with BENCH_COMPARE_CONSUMER=1. */
+const otherMode: ConsumerMode | undefined = process.env['BENCH_COMPARE_CONSUMER'] !== '1' ? undefined : consumerMode === 'child' ? 'inline' : 'child';
+/** The consumer without group commit, every message in a transaction of its own (extra rows unless BENCH_COMPARE_BATCH=0). */
+const unbatched: ConsumerMode | undefined = process.env['BENCH_COMPARE_BATCH'] === '0' ? undefined : 'unbatched';
+const bothModes: ConsumerMode[] = [consumerMode, ...(otherMode ? [otherMode] : []), ...(unbatched ? [unbatched] : [])];
 const WINDOW = 100;
 const WARM_UP_MS = 1_000;
 
@@ -324,11 +328,11 @@ interface ConsumerHost {
   close(): Promise<void>;
 }
 
-function inlineConsumer(db: Database, subscriber: Broker): ConsumerHost {
+function inlineConsumer(db: Database, subscriber: Broker, batchSize?: number): ConsumerHost {
   let consumer: ReturnType<typeof benchConsumer> | undefined;
   return {
     async start(settled) {
-      consumer = benchConsumer(db, subscriber, settled);
+      consumer = benchConsumer(db, subscriber, settled, batchSize);
       await consumer.start();
     },
     async stop() {
@@ -695,6 +699,7 @@ async function main(): Promise<void> {
       await subscriber.declare(FLOWS);
       const hosts: Adapter['hosts'] = {};
       if (modes.includes('inline')) hosts.inline = inlineConsumer(db, subscriber);
+      if (modes.includes('unbatched')) hosts.unbatched = inlineConsumer(db, subscriber, 1);
       if (modes.includes('child')) {
         const child = await childConsumer(url, brokerConfig);
         hosts.child = child;
@@ -826,7 +831,8 @@ async function main(): Promise<void> {
 
     // ---------- tables ----------
     const pipelineLoop = 'event loop busy: main (/ consumer process)';
-    const placement = (mode: ConsumerMode) => (mode === 'child' ? 'consumer in a child process' : 'consumer in the relay\'s process');
+    const placement = (mode: ConsumerMode) =>
+      mode === 'child' ? 'consumer in a child process' : mode === 'unbatched' ? 'one transaction per message (no group commit)' : 'consumer in the relay\'s process';
     /** Rows in the default placement first, then the other placement's (comparison) rows. */
     const keysInOrder = <T>(map: Map<string, T>) => [...map.keys()].sort((a, b) => Number(!a.includes(`|${consumerMode}`)) - Number(!b.includes(`|${consumerMode}`)));
     const rawRow = (label: string, unit: string, s: { rate: number; cpu: Cpu }[]) =>
@@ -933,13 +939,15 @@ async function main(): Promise<void> {
       const extraVsWindow = perRound((i) => extra[i]!.endToEndRate / windowedOf(i));
       lines.push(`- Extra row, NATS with ${extraPartitions} partitions (not the default): end-to-end / serial = ${ratio(extraVsSerial)}; / windowed = ${ratio(extraVsWindow)}.`);
     }
-    const other = otherMode && samples.throughput.get(`nats|${otherMode}`);
-    if (other) {
-      const otherVsSerial = perRound((i) => other[i]!.endToEndRate / serialOf(i));
-      lines.push(`- Comparison, NATS with the ${placement(otherMode!)}: end-to-end / serial = ${ratio(otherVsSerial)}.`);
+    for (const mode of bothModes.filter((m) => m !== consumerMode)) {
+      const other = samples.throughput.get(`nats|${mode}`);
+      if (other) {
+        const otherVsSerial = perRound((i) => other[i]!.endToEndRate / serialOf(i));
+        lines.push(`- Comparison, NATS with ${placement(mode)}: end-to-end / serial = ${ratio(otherVsSerial)}.`);
+      }
+      const otherEmbedded = samples.latency.get(`embedded|${mode}@200`);
+      if (otherEmbedded) lines.push(`- Comparison, embedded p50 at 200/s with ${placement(mode)}: ${ms(median(otherEmbedded.map((x) => x.p50)))} ms (rounds: ${otherEmbedded.map((x) => ms(x.p50)).join(', ')} ms).`);
     }
-    const otherEmbedded = otherMode && samples.latency.get(`embedded|${otherMode}@200`);
-    if (otherEmbedded) lines.push(`- Comparison, embedded p50 at 200/s with the ${placement(otherMode!)}: ${ms(median(otherEmbedded.map((x) => x.p50)))} ms (rounds: ${otherEmbedded.map((x) => ms(x.p50)).join(', ')} ms).`);
     report.push(lines.join('\n'));
 
     const natsCli = spawnSync('nats-server', ['--version']).stdout?.toString().trim() || `nats-server v${natsVersion} (from the server's INFO)`;

@@ -8,7 +8,8 @@ export const NAME = 'identity.user-registered.v1';
 export type Registered = MessageData<typeof NAME>;
 export const GROUP = 'notifications';
 export const FLOWS = { groups: { [GROUP]: [NAME] } };
-export const CONSUMER_CONCURRENCY = 8;
+/** Deliveries in hand at once: the consumer's default (32) unless BENCH_CONSUMER_CONCURRENCY says otherwise. */
+export const CONSUMER_CONCURRENCY = Number(process.env['BENCH_CONSUMER_CONCURRENCY'] ?? 32);
 export const quiet = pino({ level: 'silent' }) as unknown as FastifyBaseLogger;
 
 /** How to reach an adapter's broker, as plain data (passed to the consumer child process). */
@@ -54,7 +55,8 @@ export const recordEffect: MessageHandlers = {
   },
 };
 
-export function benchConsumer(db: Database, broker: Broker, settled: Settled): MessageConsumer {
+/** `batchSize` 1 gives every message a transaction of its own (the comparison rows); default: the consumer's group commit. */
+export function benchConsumer(db: Database, broker: Broker, settled: Settled, batchSize?: number): MessageConsumer {
   return new MessageConsumer({
     group: GROUP,
     db,
@@ -63,6 +65,7 @@ export function benchConsumer(db: Database, broker: Broker, settled: Settled): M
     handlers: recordEffect,
     log: quiet,
     concurrency: CONSUMER_CONCURRENCY,
+    ...(batchSize ? { batchSize } : {}),
   });
 }
 

@@ -44,7 +44,8 @@ export interface NatsBrokerOptions extends BrokerOptions {
   /**
    * Partitions per domain and per consumer group (see {@link NatsBroker}). Every
    * process must use the same number; changing it on a live system reorders keys.
-   * Default 4.
+   * Default 16: a partition hands out one message at a time, so partitions are
+   * what a group can handle at once (and batch into one transaction).
    */
   partitions?: number;
 }
@@ -117,7 +118,7 @@ export class NatsBroker implements Broker {
   constructor(url: string, options: NatsBrokerOptions = {}) {
     const prefix = options.prefix ?? 'bazaar';
     if (!/^[a-z][a-z0-9_-]*$/.test(prefix)) throw new Error(`NATS subject prefix must be lower-case letters, digits, _ and - (got "${prefix}")`);
-    const partitions = options.partitions ?? 4;
+    const partitions = options.partitions ?? 16;
     if (!Number.isInteger(partitions) || partitions < 1) throw new Error(`partitions must be a positive integer (got ${partitions})`);
     this.url = url;
     this.prefix = prefix;

@@ -4,6 +4,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { context, trace } from '@opentelemetry/api';
 import type { MessageData } from '@bazaar/contracts/messages';
 import { freshDatabase, testServerUrl } from '../../../runtime/src/testing/databases.ts';
+import type { Queryable } from '../database.ts';
 import { tracer, startTelemetry } from '../telemetry.ts';
 import type { Broker, Delivery } from './broker.ts';
 import { MessageConsumer, type MessageHandlers } from './consumer.ts';
@@ -52,8 +53,8 @@ for (const adapter of ['embedded', 'nats'] as const) {
       return r;
     }
 
-    async function consumer(b: Broker, handlers: MessageHandlers, options: { maxAttempts?: number; metrics?: Registry } = {}): Promise<MessageConsumer> {
-      const c = new MessageConsumer({ group: 'notifications', db: database.db, broker: b, outbox, handlers, log: quietLog, backoffBaseMs: 50, maxAttempts: options.maxAttempts ?? 3, ...(options.metrics ? { metrics: options.metrics } : {}) });
+    async function consumer(b: Broker, handlers: MessageHandlers, options: { maxAttempts?: number; metrics?: Registry; batchLockTimeoutMs?: number } = {}): Promise<MessageConsumer> {
+      const c = new MessageConsumer({ group: 'notifications', db: database.db, broker: b, outbox, handlers, log: quietLog, backoffBaseMs: 50, ...options, maxAttempts: options.maxAttempts ?? 3 });
       await c.start();
       stoppers.push(() => c.stop());
       return c;
@@ -147,6 +148,136 @@ for (const adapter of ['embedded', 'nats'] as const) {
       await write(5);
       await waitUntil(async () => (await metrics.getSingleMetricAsString('messages_consumed_total')).includes('outcome="duplicate"} 5'), 15_000);
       assert.deepEqual(await effects(), { total: 5, distinct: 5 });
+    });
+
+    /** `b`, counting the deliveries that reached the consumer, in the order they did. */
+    function counting(b: Broker, received: string[]): Broker {
+      return {
+        kind: b.kind,
+        declare: (flows) => b.declare(flows),
+        publish: (messages) => b.publish(messages),
+        listen: (names, onNotice, options) => b.listen(names, onNotice, options),
+        ping: () => b.ping(),
+        close: () => b.close(),
+        subscribe: (group, handler, options) =>
+          b.subscribe(
+            group,
+            async (delivery) => {
+              received.push((delivery.message as { id: string }).id);
+              await handler(delivery);
+            },
+            options,
+          ),
+      };
+    }
+
+    /** Each handler call: which message, which delivery attempt, in which transaction. */
+    type Call = { id: string; attempt: number; tx: string };
+    async function transactionOf(tx: Queryable): Promise<string> {
+      return (await tx.query<{ tx: string }>('SELECT txid_current()::text AS tx')).rows[0]!.tx;
+    }
+
+    it('commits messages that arrive together in one transaction (group commit), each applied once', async () => {
+      const received: string[] = [];
+      const calls: Call[] = [];
+      const metrics = new Registry();
+      await consumer(
+        counting(await broker(), received),
+        {
+          [NAME]: async (data: Registered, { tx, envelope, attempt }) => {
+            calls.push({ id: envelope.id, attempt, tx: await transactionOf(tx) });
+            // The first message holds its transaction open until others have arrived: they join it.
+            if (envelope.id === received[0]) await waitUntil(() => received.length >= 3, 5_000);
+            await tx.query('INSERT INTO effects (message_id, user_id) VALUES ($1, $2)', [envelope.id, data.userId]);
+          },
+        },
+        { metrics },
+      );
+      const ids = await write(12);
+      await relay(await broker());
+      await waitUntil(async () => (await effects()).total >= 12, 15_000);
+      await new Promise((resolve) => setTimeout(resolve, 300)); // a duplicate would show up now
+      assert.deepEqual(await effects(), { total: 12, distinct: 12 });
+      assert.deepEqual(new Set(calls.map((c) => c.id)), new Set(ids));
+      assert.equal(calls.length, 12, 'every handler ran once: no batch fell back');
+      const byTransaction = Map.groupBy(calls, (c) => c.tx);
+      assert.ok(byTransaction.size < 12, `fewer transactions than messages (${byTransaction.size})`);
+      assert.ok(byTransaction.get(calls[0]!.tx)!.length >= 3, 'the first transaction took the messages that arrived while it ran');
+      const sizes = (await metrics.getSingleMetric('message_handling_batch_size')!.get()).values as { metricName?: string; value: number }[];
+      assert.equal(sizes.find((v) => v.metricName === 'message_handling_batch_size_sum')?.value, 12);
+      assert.equal(sizes.find((v) => v.metricName === 'message_handling_batch_size_count')?.value, byTransaction.size);
+    });
+
+    it('handles again, each alone, the messages of a batch in which one handler failed: the failing one is retried, the others commit once', async () => {
+      const received: string[] = [];
+      const calls: Call[] = [];
+      await consumer(counting(await broker(), received), {
+        [NAME]: async (data: Registered, { tx, envelope, attempt }) => {
+          calls.push({ id: envelope.id, attempt, tx: await transactionOf(tx) });
+          if (envelope.id === received[0]) await waitUntil(() => received.length >= 2, 5_000);
+          if (envelope.id === received[1] && attempt === 1) throw new Error('the second message fails on its first delivery');
+          await tx.query('INSERT INTO effects (message_id, user_id) VALUES ($1, $2)', [envelope.id, data.userId]);
+        },
+      });
+      await write(6);
+      await relay(await broker());
+      await waitUntil(async () => (await effects()).total >= 6, 15_000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(await effects(), { total: 6, distinct: 6 });
+      const [first, failing] = received as [string, string];
+      const firstCalls = calls.filter((c) => c.id === first);
+      const failingCalls = calls.filter((c) => c.id === failing);
+      assert.equal(failingCalls[0]!.tx, firstCalls[0]!.tx, 'the two shared a transaction');
+      assert.equal(firstCalls.length, 2, 'the first ran in the batch, then alone');
+      assert.notEqual(firstCalls[1]!.tx, firstCalls[0]!.tx);
+      assert.deepEqual(
+        failingCalls.map((c) => c.attempt),
+        [1, 1, 2],
+        'the failing one ran in the batch, failed alone, and was redelivered',
+      );
+    });
+
+    it('gives up a lock wait in a batch after batchLockTimeoutMs and handles the message alone, waiting as long as it needs, without spending an attempt', async () => {
+      await database.db.query('CREATE TABLE counters (id int PRIMARY KEY, n int NOT NULL); INSERT INTO counters VALUES (1, 0)');
+      const calls: Call[] = [];
+      const metrics = new Registry();
+      await consumer(
+        await broker(),
+        {
+          [NAME]: async (data: Registered, { tx, envelope, attempt }) => {
+            calls.push({ id: envelope.id, attempt, tx: await transactionOf(tx) });
+            await tx.query('UPDATE counters SET n = n + 1 WHERE id = 1');
+            await tx.query('INSERT INTO effects (message_id, user_id) VALUES ($1, $2)', [envelope.id, data.userId]);
+          },
+        },
+        { batchLockTimeoutMs: 50, metrics },
+      );
+      // Another transaction holds the row for 600 ms.
+      const holder = await database.db.pool.connect();
+      await holder.query('BEGIN');
+      await holder.query('SELECT n FROM counters WHERE id = 1 FOR UPDATE');
+      const released = new Promise((resolve) => setTimeout(resolve, 600)).then(async () => {
+        await holder.query('COMMIT');
+        holder.release();
+      });
+      const [id] = await write(1);
+      await relay(await broker());
+      await released;
+      await waitUntil(async () => (await effects()).total === 1, 10_000);
+      assert.equal((await database.db.query<{ n: number }>('SELECT n FROM counters')).rows[0]!.n, 1);
+      assert.deepEqual(
+        calls.map((c) => [c.id, c.attempt]),
+        [
+          [id, 1],
+          [id, 1],
+        ],
+        'given up in its batch, then handled alone on the same delivery',
+      );
+      const consumed = (await metrics.getSingleMetric('messages_consumed_total')!.get()).values;
+      assert.deepEqual(
+        consumed.map((v) => [v.labels['outcome'], v.value]),
+        [['handled', 1]],
+      );
     });
 
     it('retries a failing handler with backoff, then dead-letters it with the last error; the key moves on', async () => {
