@@ -1,5 +1,6 @@
 import { Type, type Static, type TObject, type TProperties } from 'typebox';
 import Value from 'typebox/value';
+import { MESSAGE_PARTITIONS } from '@bazaar/contracts/messages/asyncapi';
 
 /** Thrown at boot when the environment does not satisfy the service's config schema. */
 export class ConfigError extends Error {
@@ -41,6 +42,11 @@ export const BaseConfig = Type.Object({
   BROKER_URL: Type.Optional(Type.String({ pattern: '^(postgres|postgresql|nats)://' })),
   /** NATS only: prefix of subjects and streams (`bazaar.events.…`, `BAZAAR_EVENTS`), to run several systems on one server. */
   BROKER_PREFIX: Type.String({ pattern: '^[a-z][a-z0-9_-]*$', default: 'bazaar' }),
+  /**
+   * NATS only: partitions per domain and consumer group (a key's messages share one).
+   * Every process must use the same number; change it only with no backlog (ADR 0015).
+   */
+  BROKER_PARTITIONS: Type.Integer({ minimum: 1, maximum: 256, default: MESSAGE_PARTITIONS }),
   /** Deliveries of a failing message before it moves to the dead-letter queue. */
   MESSAGE_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
   /** Base of the exponential backoff (full jitter) between deliveries of a failing message. */

@@ -409,7 +409,7 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
       process.stderr.write(`${module.name}: Invalid configuration:\n  - BROKER_URL: is required (this service publishes or consumes messages)\n`);
       process.exit(78);
     }
-    broker = connectBroker(config.BROKER_URL, { leaseMs: config.MESSAGE_LEASE_MS, connectionName: module.name, prefix: config.BROKER_PREFIX });
+    broker = connectBroker(config.BROKER_URL, { leaseMs: config.MESSAGE_LEASE_MS, connectionName: module.name, prefix: config.BROKER_PREFIX, partitions: config.BROKER_PARTITIONS });
     await broker.declare(messageFlows());
   }
   // Discovery: the registry this instance registers in and its callers read (REGISTRY_URL, else BROKER_URL).

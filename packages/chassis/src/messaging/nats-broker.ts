@@ -20,6 +20,7 @@ import {
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { messageName, type Envelope } from '@bazaar/contracts/messages';
+import { MESSAGE_PARTITIONS } from '@bazaar/contracts/messages/asyncapi';
 import {
   decodeMessage,
   encodeEnvelope,
@@ -118,7 +119,7 @@ export class NatsBroker implements Broker {
   constructor(url: string, options: NatsBrokerOptions = {}) {
     const prefix = options.prefix ?? 'bazaar';
     if (!/^[a-z][a-z0-9_-]*$/.test(prefix)) throw new Error(`NATS subject prefix must be lower-case letters, digits, _ and - (got "${prefix}")`);
-    const partitions = options.partitions ?? 16;
+    const partitions = options.partitions ?? MESSAGE_PARTITIONS;
     if (!Number.isInteger(partitions) || partitions < 1) throw new Error(`partitions must be a positive integer (got ${partitions})`);
     this.url = url;
     this.prefix = prefix;

@@ -29,7 +29,7 @@ export interface AsyncApiOptions {
  * Partitions per domain on NATS (the NATS adapter's default `partitions`): a
  * message goes to partition FNV-1a(key) mod this.
  */
-export const MESSAGE_PARTITIONS = 4;
+export const MESSAGE_PARTITIONS = 16;
 
 /**
  * The NATS subject pattern of message `name`, with `{partition}` (and, for
