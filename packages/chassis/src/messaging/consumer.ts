@@ -51,12 +51,6 @@ export interface ConsumerOptions {
    */
   batchSize?: number;
   /**
-   * Handling transactions open at once in this process. Default 1: measured
-   * faster than 2 (batches stay larger), and batches of one process never take
-   * row locks in opposite orders.
-   */
-  transactions?: number;
-  /**
    * How long a handler in a transaction shared by several messages may wait for
    * a row lock. Past it, the batch gives up and its messages are handled one per
    * transaction, waiting as long as they need: two batches that lock rows in
@@ -107,6 +101,9 @@ export class MessageConsumer {
   private readonly batchSizes: Histogram | undefined;
   /** Valid deliveries waiting for the running transaction to finish. */
   private readonly waiting: Waiting[] = [];
+  /** A transaction is running handlers: deliveries arriving now join it. */
+  private handling = false;
+  /** Transactions not yet finished: at most two, the one running handlers and the one committing. */
   private transactionsOpen = 0;
 
   constructor(options: ConsumerOptions) {
@@ -116,7 +113,6 @@ export class MessageConsumer {
       backoffMaxMs: 30_000,
       concurrency: 32,
       batchSize: 32,
-      transactions: 1,
       batchLockTimeoutMs: 200,
       extendEveryMs: 10_000,
       inboxRetentionMs: 14 * 86_400_000,
@@ -275,12 +271,15 @@ export class MessageConsumer {
   }
 
   /**
-   * Group commit. Deliveries that arrive together (different keys: the broker
-   * never hands out two of one key at once) share a transaction — one BEGIN, one
+   * Group commit. Deliveries that arrive together (different keys: the brokers
+   * never hand out two of one key at once) share a transaction — one BEGIN, one
    * inbox INSERT and one COMMIT for all of them, each handler in turn. A delivery
-   * joins the waiting line; a transaction takes the line when it opens, and takes
-   * what joined meanwhile before it commits, up to `batchSize`. Up to
-   * `transactions` are open at once; a delivery that finds one free starts at once.
+   * joins a waiting line. While a transaction runs handlers, it takes the line at
+   * the end of each round, until nothing joined or `batchSize` is reached; then it
+   * commits, and the next transaction may start during that commit. So one
+   * transaction of this process runs handlers at any time (its batches never wait
+   * for each other's locks), and a commit's WAL flush overlaps the next batch's
+   * work. A delivery arriving when nothing runs handlers starts at once.
    *
    * If any handler of a batch fails, or its commit does, none of the batch took
    * effect, and each message is handled again in a transaction of its own: the
@@ -294,7 +293,8 @@ export class MessageConsumer {
   }
 
   private openTransaction(): void {
-    if (this.transactionsOpen >= this.options.transactions || this.waiting.length === 0) return;
+    if (this.handling || this.transactionsOpen >= 2 || this.waiting.length === 0) return;
+    this.handling = true;
     this.transactionsOpen += 1;
     void this.runBatch(this.waiting.splice(0, this.options.batchSize)).finally(() => {
       this.transactionsOpen -= 1;
@@ -303,12 +303,21 @@ export class MessageConsumer {
   }
 
   private async runBatch(batch: Waiting[]): Promise<void> {
+    let handlersDone = false;
+    /** This batch is done with handlers (committing, or failed and handled again): the next may start. */
+    const doneWithHandlers = () => {
+      if (handlersDone) return;
+      handlersDone = true;
+      this.handling = false;
+      this.openTransaction();
+    };
     let duplicates: boolean[];
     try {
-      duplicates = await this.batchTransaction(batch);
+      duplicates = await this.batchTransaction(batch, doneWithHandlers);
     } catch (error) {
       this.batchSizes?.observe(batch.length);
       if (batch.length === 1 && (error as { code?: string }).code !== LOCK_NOT_AVAILABLE) {
+        doneWithHandlers();
         batch[0]!.failed(error);
         return;
       }
@@ -316,14 +325,19 @@ export class MessageConsumer {
       for (const waiting of batch) {
         await context.with(waiting.context, () => this.handle(waiting.envelope, waiting.handler, undefined, waiting.attempt)).then(waiting.done, waiting.failed);
       }
+      doneWithHandlers();
       return;
     }
     this.batchSizes?.observe(batch.length);
     batch.forEach((waiting, i) => waiting.done(duplicates[i] ?? false));
   }
 
-  /** Handles `batch`, and what joins it before the commit, in one transaction; returns which were duplicates. */
-  private async batchTransaction(batch: Waiting[]): Promise<boolean[]> {
+  /**
+   * Handles `batch`, and what joins it before the commit, in one transaction;
+   * returns which were duplicates. Calls `committing` once the handlers are done
+   * and the COMMIT is sent.
+   */
+  private async batchTransaction(batch: Waiting[], committing: () => void): Promise<boolean[]> {
     const tx = await this.options.db.pool.connect();
     try {
       // One round trip: the transaction, and how long its handlers may wait for a lock.
@@ -340,7 +354,9 @@ export class MessageConsumer {
         }
         batch.push(...this.waiting.splice(0, this.options.batchSize - batch.length));
       }
-      await tx.query('COMMIT');
+      const committed = tx.query('COMMIT');
+      committing();
+      await committed;
       return duplicates;
     } catch (error) {
       await tx.query('ROLLBACK').catch(() => {});
