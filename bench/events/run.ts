@@ -18,7 +18,7 @@
  *
  * Options (env): BENCH_ROUNDS (3), BENCH_SECONDS per fixed-rate phase (10), BENCH_RAW_SECONDS per raw
  * phase (5), BENCH_MESSAGES preloaded per throughput phase (5000), BENCH_RATES (200,400,1000),
- * BENCH_EXTRA_PARTITIONS (16; an extra NATS throughput row with that many partitions, 0 = none),
+ * BENCH_EXTRA_PARTITIONS (4, the default before ADR 0015; an extra NATS throughput row with that many partitions, 0 = none),
  * BENCH_CONSUMER (inline | child), BENCH_COMPARE_CONSUMER (0; 1 = rows with the consumer in the other placement),
  * BENCH_COMPARE_BATCH (1; 0 = no rows with one transaction per message),
  * BENCH_NATS_URL (nats://127.0.0.1:4222).
@@ -34,6 +34,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node';
 import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
 import type { Envelope } from '@bazaar/contracts/messages';
+import { MESSAGE_PARTITIONS } from '@bazaar/contracts/messages/asyncapi';
 import { Database, MESSAGING_MIGRATIONS, NatsBroker, Outbox, OutboxRelay, createDatabaseIfMissing, databaseUrl, migrate, type Broker } from '@bazaar/chassis';
 import { startEmbeddedPostgres, type RunningPostgres } from '@bazaar/runtime/embedded-postgres';
 import {
@@ -56,7 +57,7 @@ const seconds = Number(process.env['BENCH_SECONDS'] ?? 10);
 const rawSeconds = Number(process.env['BENCH_RAW_SECONDS'] ?? 5);
 const preload = Number(process.env['BENCH_MESSAGES'] ?? 5_000);
 const rates = (process.env['BENCH_RATES'] ?? '200,400,1000').split(',').map(Number);
-const extraPartitions = Number(process.env['BENCH_EXTRA_PARTITIONS'] ?? 16);
+const extraPartitions = Number(process.env['BENCH_EXTRA_PARTITIONS'] ?? 4);
 const natsUrl = process.env['BENCH_NATS_URL'] ?? 'nats://127.0.0.1:4222';
 /** Where the consumer runs (inline: the relay's process; child: a process of its own); `unbatched`: inline, one transaction per message (comparison). */
 type ConsumerMode = 'inline' | 'child' | 'unbatched';
@@ -838,7 +839,7 @@ async function main(): Promise<void> {
     const rawRow = (label: string, unit: string, s: { rate: number; cpu: Cpu }[]) =>
       `| ${label} | ${int(median(s.map((x) => x.rate)))} ${unit}${s.length === rounds ? '' : ` (median of ${s.length})`} | ${range(s.map((x) => x.rate), int)} | ${cpuCell(s.map((x) => x.cpu))} | ${eluCell(s.map((x) => x.cpu))} |`;
     const adapterLabel = (name: string) =>
-      name === 'embedded' ? 'embedded (PostgreSQL broker)' : name === 'nats' ? 'NATS JetStream (default: 4 partitions)' : `NATS JetStream, ${extraPartitions} partitions (extra row, not the default)`;
+      name === 'embedded' ? 'embedded (PostgreSQL broker)' : name === 'nats' ? `NATS JetStream (default: ${MESSAGE_PARTITIONS} partitions)` : `NATS JetStream, ${extraPartitions} partitions (extra row, not the default)`;
     const pipelineLabel = (key: string) => {
       const [name, mode] = key.split('|') as [string, ConsumerMode];
       return mode === consumerMode ? adapterLabel(name) : `${adapterLabel(name)} — comparison: ${placement(mode)}`;
