@@ -10,7 +10,8 @@
  * direct), CPU time per request per process from /proc. Then `npm start` cold and
  * warm start times and each process's memory. Prints markdown for docs/benchmarks.md.
  *
- * Options (env): BENCH_SECONDS (default 8), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32).
+ * Options (env): BENCH_SECONDS (default 8), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32),
+ * BENCH_PARTS (trivial,catalog,startup: a subset runs only those).
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -27,6 +28,8 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 8);
 const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const connections = Number(process.env['BENCH_CONNECTIONS'] ?? 32);
+/** Which parts to run (all by default): trivial, catalog, startup. */
+const parts = new Set((process.env['BENCH_PARTS'] ?? 'trivial,catalog,startup').split(',').map((p) => p.trim()));
 const children: ChildProcess[] = [];
 const log = (message: string) => process.stderr.write(`bench: ${message}\n`);
 
@@ -280,91 +283,97 @@ async function main(): Promise<void> {
       RATE_LIMIT_PER_USER_PER_MINUTE: '1000000000',
       LOG_LEVEL: 'info',
     });
-    const gatewayPort = await freePort();
-    const gateway = await startNode(join(root, 'services/gateway/src/main.ts'), { ...gatewayEnv(upstreamPort), PORT: String(gatewayPort) });
-    const nginxPort = await freePort();
-    const nginx = await startNginx(nginxPort, upstreamPort, work);
-    const replyFromPort = await freePort();
-    const replyFrom = await startNode(join(root, 'bench/gateway/reply-from-proxy.ts'), { PORT: String(replyFromPort), UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}` });
-    report.push(
-      await compare('Trivial upstream (GET, 22-byte JSON)', [
-        { name: 'direct', url: `http://127.0.0.1:${upstreamPort}/api/catalog/ping`, header: auth, processes: { upstream: [upstream.pid!] } },
-        { name: 'gateway (JWT on)', url: `http://127.0.0.1:${gatewayPort}/api/catalog/ping`, header: auth, processes: { gateway: [gateway.pid!], upstream: [upstream.pid!] } },
-        { name: 'nginx (1 worker)', url: `http://127.0.0.1:${nginxPort}/api/catalog/ping`, header: auth, processes: { nginx, upstream: [upstream.pid!] } },
-        { name: 'fastify + reply-from (reference, no auth)', url: `http://127.0.0.1:${replyFromPort}/api/catalog/ping`, header: auth, processes: { proxy: [replyFrom.pid!], upstream: [upstream.pid!] } },
-      ]),
-    );
-    replyFrom.kill('SIGTERM');
-    execFileSync('kill', ['-QUIT', String(nginx[0])]);
-    gateway.kill('SIGTERM');
-
-    // Catalog product list on real PostgreSQL.
-    const postgres = await startEmbeddedPostgres({ stateDir: join(work, 'state'), preferredPort: 0 });
-    try {
-      await createDatabaseIfMissing(postgres.adminUrl, 'bench_catalog');
-      await createDatabaseIfMissing(postgres.adminUrl, 'bench_broker');
-      const catalogPort = await freePort();
-      const catalog = await startNode(join(root, 'services/catalog/src/main.ts'), {
-        SERVICE_NAME: 'catalog',
-        PORT: String(catalogPort),
-        DATABASE_URL: databaseUrl(postgres.adminUrl, 'bench_catalog'),
-        IDENTITY_URL: `http://127.0.0.1:${upstreamPort}`,
-        // catalog publishes (stock changes): the embedded broker, in a database of its own.
-        BROKER_URL: databaseUrl(postgres.adminUrl, 'bench_broker'),
-        DISCOVERY: 'static',
-        CATALOG_SEED_DEMO: 'true',
-        LOG_LEVEL: 'info',
-      });
-      const catalogGatewayPort = await freePort();
-      const catalogGateway = await startNode(join(root, 'services/gateway/src/main.ts'), { ...gatewayEnv(catalogPort), PORT: String(catalogGatewayPort) });
-      const catalogNginxPort = await freePort();
-      const catalogNginxDir = join(work, 'nginx-catalog');
-      await rm(catalogNginxDir, { recursive: true, force: true });
-      execFileSync('mkdir', ['-p', catalogNginxDir]);
-      const catalogNginx = await startNginx(catalogNginxPort, catalogPort, catalogNginxDir);
-      const path = '/api/catalog/products?pageSize=20';
+    if (parts.has('trivial')) {
+      const gatewayPort = await freePort();
+      const gateway = await startNode(join(root, 'services/gateway/src/main.ts'), { ...gatewayEnv(upstreamPort), PORT: String(gatewayPort) });
+      const nginxPort = await freePort();
+      const nginx = await startNginx(nginxPort, upstreamPort, work);
+      const replyFromPort = await freePort();
+      const replyFrom = await startNode(join(root, 'bench/gateway/reply-from-proxy.ts'), { PORT: String(replyFromPort), UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}` });
       report.push(
-        await compare('Catalog product list (GET /api/catalog/products?pageSize=20, PostgreSQL)', [
-          { name: 'direct', url: `http://127.0.0.1:${catalogPort}${path}`, header: auth, processes: { catalog: [catalog.pid!] } },
-          { name: 'gateway (JWT on)', url: `http://127.0.0.1:${catalogGatewayPort}${path}`, header: auth, processes: { gateway: [catalogGateway.pid!], catalog: [catalog.pid!] } },
-          { name: 'nginx (1 worker)', url: `http://127.0.0.1:${catalogNginxPort}${path}`, header: auth, processes: { nginx: catalogNginx, catalog: [catalog.pid!] } },
+        await compare('Trivial upstream (GET, 22-byte JSON)', [
+          { name: 'direct', url: `http://127.0.0.1:${upstreamPort}/api/catalog/ping`, header: auth, processes: { upstream: [upstream.pid!] } },
+          { name: 'gateway (JWT on)', url: `http://127.0.0.1:${gatewayPort}/api/catalog/ping`, header: auth, processes: { gateway: [gateway.pid!], upstream: [upstream.pid!] } },
+          { name: 'nginx (1 worker)', url: `http://127.0.0.1:${nginxPort}/api/catalog/ping`, header: auth, processes: { nginx, upstream: [upstream.pid!] } },
+          { name: 'fastify + reply-from (reference, no auth)', url: `http://127.0.0.1:${replyFromPort}/api/catalog/ping`, header: auth, processes: { proxy: [replyFrom.pid!], upstream: [upstream.pid!] } },
         ]),
       );
-      execFileSync('kill', ['-QUIT', String(catalogNginx[0])]);
-      catalogGateway.kill('SIGTERM');
-      catalog.kill('SIGTERM');
-      await new Promise((r) => setTimeout(r, 500));
-    } finally {
-      await postgres.stop();
+      replyFrom.kill('SIGTERM');
+      execFileSync('kill', ['-QUIT', String(nginx[0])]);
+      gateway.kill('SIGTERM');
+    }
+
+    // Catalog product list on real PostgreSQL.
+    if (parts.has('catalog')) {
+      const postgres = await startEmbeddedPostgres({ stateDir: join(work, 'state'), preferredPort: 0 });
+      try {
+        await createDatabaseIfMissing(postgres.adminUrl, 'bench_catalog');
+        await createDatabaseIfMissing(postgres.adminUrl, 'bench_broker');
+        const catalogPort = await freePort();
+        const catalog = await startNode(join(root, 'services/catalog/src/main.ts'), {
+          SERVICE_NAME: 'catalog',
+          PORT: String(catalogPort),
+          DATABASE_URL: databaseUrl(postgres.adminUrl, 'bench_catalog'),
+          IDENTITY_URL: `http://127.0.0.1:${upstreamPort}`,
+          // catalog publishes (stock changes): the embedded broker, in a database of its own.
+          BROKER_URL: databaseUrl(postgres.adminUrl, 'bench_broker'),
+          DISCOVERY: 'static',
+          CATALOG_SEED_DEMO: 'true',
+          LOG_LEVEL: 'info',
+        });
+        const catalogGatewayPort = await freePort();
+        const catalogGateway = await startNode(join(root, 'services/gateway/src/main.ts'), { ...gatewayEnv(catalogPort), PORT: String(catalogGatewayPort) });
+        const catalogNginxPort = await freePort();
+        const catalogNginxDir = join(work, 'nginx-catalog');
+        await rm(catalogNginxDir, { recursive: true, force: true });
+        execFileSync('mkdir', ['-p', catalogNginxDir]);
+        const catalogNginx = await startNginx(catalogNginxPort, catalogPort, catalogNginxDir);
+        const path = '/api/catalog/products?pageSize=20';
+        report.push(
+          await compare('Catalog product list (GET /api/catalog/products?pageSize=20, PostgreSQL)', [
+            { name: 'direct', url: `http://127.0.0.1:${catalogPort}${path}`, header: auth, processes: { catalog: [catalog.pid!] } },
+            { name: 'gateway (JWT on)', url: `http://127.0.0.1:${catalogGatewayPort}${path}`, header: auth, processes: { gateway: [catalogGateway.pid!], catalog: [catalog.pid!] } },
+            { name: 'nginx (1 worker)', url: `http://127.0.0.1:${catalogNginxPort}${path}`, header: auth, processes: { nginx: catalogNginx, catalog: [catalog.pid!] } },
+          ]),
+        );
+        execFileSync('kill', ['-QUIT', String(catalogNginx[0])]);
+        catalogGateway.kill('SIGTERM');
+        catalog.kill('SIGTERM');
+        await new Promise((r) => setTimeout(r, 500));
+      } finally {
+        await postgres.stop();
+      }
     }
     upstream.kill('SIGTERM');
 
     // npm start: cold (fresh state: initdb, migrations, seed) and warm (existing state).
-    const stateDir = join(work, 'launcher-state');
-    const port = await freePort();
-    const cold = await startupRun(stateDir, port);
-    const warm = await startupRun(stateDir, port);
-    report.push(
-      [
-        '### `npm start` to all-ready',
-        '',
-        `| run | seconds |`,
-        '|---|---:|',
-        `| cold (new state folder: initdb, databases, migrations, demo seed) | ${cold.seconds.toFixed(1)} |`,
-        `| warm (existing state) | ${warm.seconds.toFixed(1)} |`,
-        '',
-        '| process (warm run, after start) | RSS MiB |',
-        '|---|---:|',
-        ...warm.memory.map(([name, mb]) => `| ${name} | ${mb.toFixed(0)} |`),
-      ].join('\n'),
-    );
+    if (parts.has('startup')) {
+      const stateDir = join(work, 'launcher-state');
+      const port = await freePort();
+      const cold = await startupRun(stateDir, port);
+      const warm = await startupRun(stateDir, port);
+      report.push(
+        [
+          '### `npm start` to all-ready',
+          '',
+          `| run | seconds |`,
+          '|---|---:|',
+          `| cold (new state folder: initdb, databases, migrations, demo seed) | ${cold.seconds.toFixed(1)} |`,
+          `| warm (existing state) | ${warm.seconds.toFixed(1)} |`,
+          '',
+          '| process (warm run, after start) | RSS MiB |',
+          '|---|---:|',
+          ...warm.memory.map(([name, mb]) => `| ${name} | ${mb.toFixed(0)} |`),
+        ].join('\n'),
+      );
+    }
   } finally {
     for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
     await rm(work, { recursive: true, force: true });
   }
 
   const header = [
-    `Run: \`npm run bench:gateway\` (BENCH_SECONDS=${seconds}, BENCH_ROUNDS=${rounds}, BENCH_CONNECTIONS=${connections}), ${new Date().toISOString().slice(0, 16)}Z`,
+    `Run: \`npm run bench:gateway\` (BENCH_SECONDS=${seconds}, BENCH_ROUNDS=${rounds}, BENCH_CONNECTIONS=${connections}, BENCH_PARTS=${[...parts].join(',')}), ${new Date().toISOString().slice(0, 16)}Z`,
     `Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${spawnSync(nginxBinary(), ['-v']).stderr.toString().trim()}; wrk -t1, load generator, proxies and upstreams share the machine's cores.`,
     '',
   ];

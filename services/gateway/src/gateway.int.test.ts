@@ -133,6 +133,27 @@ describe('failing upstreams', () => {
     upstreams['catalog']!.handler = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
   });
 
+  it('times each stalled request out at its own deadline, in the order they came', async () => {
+    // GETs are answered; POSTs (never retried, one deadline each) stall past the 300 ms deadline.
+    upstreams['orders']!.handler = (req, res) => {
+      if (req.method === 'POST') setTimeout(() => res.writeHead(200).end('{}'), 2_000);
+      else res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+    };
+    const timed = async (delayMs: number, method: string) => {
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      const sent = Date.now();
+      const res = await send({ method, url: '/api/orders/orders', headers: { 'content-type': 'application/json' }, ...(method === 'POST' ? { payload: '{}' } : {}) });
+      return { status: res.statusCode, ms: Date.now() - sent, at: Date.now() };
+    };
+    // An answered request first, then two stalled ones while its deadline is still pending.
+    const [answered, first, second] = await Promise.all([timed(0, 'GET'), timed(100, 'POST'), timed(250, 'POST')]);
+    assert.equal(answered.status, 200);
+    assert.deepEqual([first.status, second.status], [504, 504]);
+    for (const { ms } of [first, second]) assert.ok(ms >= 280 && ms < 900, `timed out ${ms} ms after it was sent, deadline 300 ms`);
+    assert.ok(second.at - first.at >= 100, 'the later request times out later');
+    upstreams['orders']!.handler = (_req, res) => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}');
+  });
+
   it('answers 502 naming the service when it is down, and stays ready for the others', async () => {
     const identity = upstreams['identity']!;
     await new Promise<void>((resolve) => {

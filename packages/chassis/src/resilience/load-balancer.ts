@@ -94,7 +94,7 @@ export class LoadBalancer {
     state.outstanding--;
     if (!failed) {
       state.consecutiveFailures = 0;
-      if (state.ejectedUntil <= this.now()) state.ejections = 0;
+      if (state.ejections > 0 && state.ejectedUntil <= this.now()) state.ejections = 0;
       return;
     }
     state.failures++;

@@ -1,4 +1,5 @@
 import type { CallPolicy } from '@bazaar/topology';
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   BrokenCircuitError,
   BulkheadRejectedError,
@@ -11,11 +12,9 @@ import {
   circuitBreaker,
   fullJitterGenerator,
   handleWhen,
-  retry,
-  wrap,
   type BulkheadPolicy,
   type CircuitBreakerPolicy,
-  type IPolicy,
+  type IBackoff,
 } from 'cockatiel';
 import { Pool, type Dispatcher } from 'undici';
 import { CALLER_HEADER } from '../faults.ts';
@@ -84,8 +83,6 @@ const PRECISE_DEADLINE_BELOW_MS = 1_000;
 
 const idempotentMethods = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
 
-/** Marks the failure of a last attempt, so the retry policy does not spend budget on a retry that will not happen. */
-const FINAL = Symbol('final attempt');
 /** A failure caused by the caller giving up: never retried, never held against the dependency. */
 class CallerGaveUp extends Error {}
 /** An attempt that ran out of time (undici's headers or body timer fired). */
@@ -101,9 +98,9 @@ function serverError(response: { status: number }): boolean {
  * `@bazaar/topology`'s call-policies.ts for the order and the declarations):
  * bulkhead → retry within a budget → circuit breaker → an instance picked by
  * the load balancer, with the attempt's deadline on the request. cockatiel
- * provides the bulkhead, retry and breaker, undici the per-request deadline;
- * what is ours is the budget, the balancer and the mapping of failures to
- * problem codes.
+ * provides the bulkhead, the breaker and the retry backoff, undici the
+ * per-request deadline; what is ours is the retry loop within its budget, the
+ * balancer and the mapping of failures to problem codes.
  *
  * Failures surface as `AppError`s with stable codes: UPSTREAM_CIRCUIT_OPEN and
  * UPSTREAM_SATURATED (503, with Retry-After, answered without a network call),
@@ -117,10 +114,8 @@ export class UpstreamClient {
   private readonly budget: RetryBudget;
   private readonly bulkhead: BulkheadPolicy;
   private readonly breaker: CircuitBreakerPolicy;
-  private readonly retry: IPolicy;
-  /** The policies composed, outermost first, for calls that may be retried and for those that may not. */
-  private readonly retrying: IPolicy;
-  private readonly once: IPolicy;
+  /** Delays before retries: exponential, with full jitter. */
+  private readonly backoff: ExponentialBackoff<unknown>;
   private readonly pools = new Map<string, Pool>();
   private readonly poolOptions: Pool.Options;
   private readonly metrics: UpstreamMetrics | undefined;
@@ -156,12 +151,7 @@ export class UpstreamClient {
     });
     this.breaker.onBreak(() => void (this.openedAt = Date.now()));
     this.breaker.onStateChange((state) => this.metrics?.breakerState(this.service, breakerStateName(state)));
-    this.retry = retry(
-      handleWhen((error) => this.mayRetry(error)).orWhenResult((result) => serverError(result as { status: number }) && this.mayRetry(result)),
-      { maxAttempts: policy.retry.maxAttempts - 1, backoff: new ExponentialBackoff({ initialDelay: policy.retry.baseDelayMs, maxDelay: policy.retry.maxDelayMs, generator: fullJitterGenerator }) },
-    );
-    this.retrying = wrap(this.bulkhead, this.retry, this.breaker);
-    this.once = wrap(this.bulkhead, this.breaker);
+    this.backoff = new ExponentialBackoff({ initialDelay: policy.retry.baseDelayMs, maxDelay: policy.retry.maxDelayMs, generator: fullJitterGenerator });
     this.metrics?.track(this);
     // Pools of instances that left the registry are closed now and then.
     this.sweep = setInterval(() => this.closeGonePools(), 30_000);
@@ -171,44 +161,21 @@ export class UpstreamClient {
   /**
    * Runs `attempt` under the dependency's policies; each attempt goes to an
    * instance the balancer picks (a retry prefers one not tried yet).
+   *
+   * The policies are called directly, not through cockatiel's `wrap()` and retry
+   * policy: the call takes a bulkhead slot, then its attempts (at most the
+   * policy's for an idempotent call, one otherwise) each pass the breaker, with
+   * the retry loop ours — it knows which attempt is the last, so no budget is
+   * spent on a retry that will not happen, and the happy path costs no merged
+   * contexts or extra promise layers per call.
    */
   async execute<T>(attempt: (attempt: Attempt) => Promise<T>, options: ExecuteOptions<T>): Promise<T> {
-    const timeoutMs = options.timeoutMs ?? this.policy.timeoutMs;
-    const retrying = options.idempotent && this.policy.retry.maxAttempts > 1;
     this.budget.recordCall();
-    // Instances tried by this call, for a retry to prefer another (kept only when there can be a retry).
-    let tried: Set<string> | undefined;
-    const callerSignal = options.signal;
-    const lastAttempt = retrying ? this.policy.retry.maxAttempts - 1 : 0;
+    const call = new Call(attempt, options, options.timeoutMs ?? this.policy.timeoutMs, options.idempotent ? this.policy.retry.maxAttempts : 1);
     const started = performance.now();
     try {
-      // Whether the answer the call ends with counts as a failure (judged once, by the last attempt).
-      let lastFailed = false;
-      const result = await (retrying ? this.retrying : this.once).execute(async (context) => {
-        // wrap() merges the policies' contexts: the retry policy's attempt number reaches here.
-        const n = (context as { attempt?: number }).attempt ?? 0;
-        if (n > 0) this.metrics?.retried(this.service);
-        const endpoint = this.balancer.pick(tried);
-        if (!endpoint) throw new AppError('UPSTREAM_UNAVAILABLE', `no live instance of ${this.service}`, { headers: { 'retry-after': '1' } });
-        if (retrying) (tried ??= new Set()).add(endpoint.id);
-        this.balancer.begin(endpoint);
-        let failed = true;
-        try {
-          const value = await attempt({ endpoint, pool: this.poolFor(endpoint.url), timeoutMs, signal: options.ownDeadline ? callerSignal : attemptSignal(callerSignal, timeoutMs), attempt: n });
-          failed = options.isFailure?.(value) ?? false;
-          lastFailed = failed;
-          if (failed && n === lastAttempt) (value as Record<symbol, boolean>)[FINAL] = true;
-          return value;
-        } catch (error) {
-          if (callerSignal?.aborted) throw new CallerGaveUp('the caller gave up', { cause: error });
-          const failure = isTimeout(error) ? new AttemptTimedOut(`${this.service} did not answer within ${timeoutMs} ms`, { cause: error }) : error;
-          if (n === lastAttempt && typeof failure === 'object' && failure !== null) (failure as Record<symbol, boolean>)[FINAL] = true;
-          throw failure;
-        } finally {
-          this.balancer.end(endpoint, failed);
-        }
-      }, callerSignal);
-      this.metrics?.completed(this.service, lastFailed ? 'failure' : 'success', performance.now() - started);
+      const result = await this.bulkhead.execute(() => this.attempts(call), options.signal);
+      this.metrics?.completed(this.service, call.failed ? 'failure' : 'success', performance.now() - started);
       return result;
     } catch (error) {
       const failure = this.asAppError(error);
@@ -220,19 +187,24 @@ export class UpstreamClient {
   /** A buffered HTTP call (JSON APIs between services); 5xx answers count as failures and come back as the last answer when retries run out. */
   async request(request: UpstreamRequest): Promise<UpstreamResponse> {
     const method = request.method ?? 'GET';
-    const headers = propagationHeaders({ accept: 'application/json', [CALLER_HEADER]: this.caller, ...request.headers });
+    // Built without spreads or computed keys: this runs on every call between services.
+    const headers: Record<string, string> = { accept: 'application/json' };
+    headers[CALLER_HEADER] = this.caller;
+    if (request.headers) Object.assign(headers, request.headers);
+    propagationHeaders(headers);
     let body: string | Buffer | null = null;
     if (request.body !== undefined) {
       body = Buffer.isBuffer(request.body) || typeof request.body === 'string' ? request.body : JSON.stringify(request.body);
       headers['content-type'] ??= 'application/json';
     }
-    return this.execute(
-      async ({ pool, signal, timeoutMs }) => {
-        const response = await pool.request({ method, path: request.path, headers, body, signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
-        return { status: response.statusCode, headers: response.headers, body: Buffer.from(await response.body.arrayBuffer()) };
-      },
-      { idempotent: request.idempotent ?? idempotentMethods.has(method), isFailure: serverError, ...(request.signal ? { signal: request.signal } : {}), ...(request.timeoutMs ? { timeoutMs: request.timeoutMs } : {}) },
-    );
+    const options: ExecuteOptions<UpstreamResponse> = { idempotent: request.idempotent ?? idempotentMethods.has(method), isFailure: serverError };
+    if (request.signal) options.signal = request.signal;
+    if (request.timeoutMs) options.timeoutMs = request.timeoutMs;
+    return this.execute(async (attempt) => {
+      const timeoutMs = attempt.timeoutMs;
+      const response = await attempt.pool.request({ method, path: request.path, headers, body, signal: attempt.signal, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+      return { status: response.statusCode, headers: response.headers, body: Buffer.from(await response.body.arrayBuffer()) };
+    }, options);
   }
 
   /** A JSON call: the parsed body with the status; a body that is not JSON is an UPSTREAM_UNAVAILABLE failure. */
@@ -268,11 +240,56 @@ export class UpstreamClient {
     this.pools.clear();
   }
 
-  /** Whether a failed attempt is retried: a transient failure, not the last attempt, and the budget allows one more. */
-  private mayRetry(failure: unknown): boolean {
-    if (typeof failure !== 'object' || failure === null || (failure as Record<symbol, boolean>)[FINAL]) return false;
-    if (failure instanceof CallerGaveUp || failure instanceof BrokenCircuitError || failure instanceof IsolatedCircuitError || failure instanceof BulkheadRejectedError) return false;
-    if (failure instanceof AppError) return false;
+  /**
+   * The attempts of one call, inside its bulkhead slot: each through the breaker;
+   * a failure (an error, or an answer `isFailure` judges one) is retried while
+   * attempts are left, it is transient and the retry budget allows one more.
+   */
+  private async attempts<T>(call: Call<T>): Promise<T> {
+    let backoff: IBackoff<unknown> | undefined;
+    for (let n = 0; ; n++) {
+      const last = n === call.maxAttempts - 1;
+      try {
+        const value = await this.breaker.execute(() => this.attempt(call, n));
+        if (!call.failed || last || call.options.signal?.aborted || !this.takeRetry()) return value;
+      } catch (error) {
+        if (last || !transient(error) || !this.takeRetry()) throw error;
+      }
+      backoff = backoff ? backoff.next(undefined) : this.backoff.next();
+      if (backoff.duration > 0) {
+        // The caller giving up ends the wait too (a gateway client that hung up).
+        await sleep(backoff.duration, undefined, call.options.signal ? { signal: call.options.signal } : undefined).catch((error: unknown) => {
+          throw new CallerGaveUp('the caller gave up', { cause: error });
+        });
+      }
+    }
+  }
+
+  /** One attempt, on the instance the balancer picks; `call.failed` tells whether its answer counts as a failure. */
+  private async attempt<T>(call: Call<T>, n: number): Promise<T> {
+    if (n > 0) this.metrics?.retried(this.service);
+    const endpoint = this.balancer.pick(call.tried);
+    if (!endpoint) throw new AppError('UPSTREAM_UNAVAILABLE', `no live instance of ${this.service}`, { headers: { 'retry-after': '1' } });
+    this.balancer.begin(endpoint);
+    const options = call.options;
+    let failed = true;
+    try {
+      const value = await call.run({ endpoint, pool: this.poolFor(endpoint.url), timeoutMs: call.timeoutMs, signal: options.ownDeadline ? options.signal : attemptSignal(options.signal, call.timeoutMs), attempt: n });
+      failed = options.isFailure?.(value) ?? false;
+      call.failed = failed;
+      return value;
+    } catch (error) {
+      if (options.signal?.aborted) throw new CallerGaveUp('the caller gave up', { cause: error });
+      throw isTimeout(error) ? new AttemptTimedOut(`${this.service} did not answer within ${call.timeoutMs} ms`, { cause: error }) : error;
+    } finally {
+      this.balancer.end(endpoint, failed);
+      // A retry prefers an instance not tried yet (remembered only when there can be one).
+      if (failed && call.maxAttempts > 1) (call.tried ??= new Set()).add(endpoint.id);
+    }
+  }
+
+  /** Takes one retry from the budget; false (and counted) when it is spent. */
+  private takeRetry(): boolean {
     if (this.budget.tryRetry()) return true;
     this.metrics?.budgetExhausted(this.service);
     return false;
@@ -311,6 +328,30 @@ export class UpstreamClient {
       void pool.close().catch(() => {});
     }
   }
+}
+
+/** One call in progress: what its attempts share. */
+class Call<T> {
+  readonly run: (attempt: Attempt) => Promise<T>;
+  readonly options: ExecuteOptions<T>;
+  readonly timeoutMs: number;
+  readonly maxAttempts: number;
+  /** Whether the last answer counts as a failure (judged once, by its attempt). */
+  failed = false;
+  /** Instances that failed an attempt of this call. */
+  tried: Set<string> | undefined;
+
+  constructor(run: (attempt: Attempt) => Promise<T>, options: ExecuteOptions<T>, timeoutMs: number, maxAttempts: number) {
+    this.run = run;
+    this.options = options;
+    this.timeoutMs = timeoutMs;
+    this.maxAttempts = maxAttempts;
+  }
+}
+
+/** Whether a failed attempt may be worth another: not when the caller gave up, the breaker or bulkhead refused, or the failure is already an answer of ours. */
+function transient(failure: unknown): boolean {
+  return !(failure instanceof CallerGaveUp || failure instanceof BrokenCircuitError || failure instanceof IsolatedCircuitError || failure instanceof BulkheadRejectedError || failure instanceof AppError);
 }
 
 /** The signal an attempt runs under: the caller's, plus a precise timer for a deadline undici's coarse timers would overshoot. */

@@ -67,7 +67,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     const user = new RateLimiterMemory({ points: policies.user.limit, duration: WINDOW_SECONDS });
     return {
       store: 'memory',
-      check: (client) => decide(client, { ip, user }, policies),
+      check: (client) => decide(client, { ip, user }, policies, false),
       close: async () => {},
     };
   }
@@ -86,7 +86,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
   const limiters = { ip: shared('ip', policies.ip.limit), user: shared('user', policies.user.limit) };
   return {
     store: 'redis',
-    check: (client) => decide(client, limiters, policies),
+    check: (client) => decide(client, limiters, policies, true),
     close,
   };
 }
@@ -108,10 +108,12 @@ async function decide(
   client: { ip: string; user?: string },
   limiters: { ip: RateLimiterAbstract; user: RateLimiterAbstract },
   policies: { ip: Policy; user: Policy },
+  /** Both budgets at once, for Redis: one round trip, not two in a row. In memory, one after the other is cheaper (no Promise.all). */
+  together: boolean,
 ): Promise<RateLimitDecision> {
   // On every proxied request: no arrays, closures or joins beyond what the answer needs.
   if (client.user === undefined) return decision(await consume(limiters.ip, client.ip, policies.ip), undefined);
-  // Both budgets at once: one round trip to Redis, not two in a row.
+  if (!together) return decision(await consume(limiters.ip, client.ip, policies.ip), await consume(limiters.user, client.user, policies.user));
   const [ip, user] = await Promise.all([consume(limiters.ip, client.ip, policies.ip), consume(limiters.user, client.user, policies.user)]);
   return decision(ip, user);
 }

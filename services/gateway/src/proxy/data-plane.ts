@@ -32,6 +32,12 @@ export interface DataPlaneOptions {
   cache?: ResponseCache | undefined;
 }
 
+/** What a data plane keeps between requests. */
+interface Plane {
+  deadlines: Deadlines;
+  durations: Durations;
+}
+
 const proxiedMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
 
 /**
@@ -43,17 +49,18 @@ const proxiedMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']
  */
 export function createDataPlane(options: DataPlaneOptions) {
   const routes = options.routes;
+  const plane: Plane = { deadlines: new Deadlines(options.timeoutMs), durations: new Durations(options.duration) };
 
   return (req: IncomingMessage, res: ServerResponse, requestId: string): boolean => {
     if (!proxiedMethods.has(req.method!)) return false;
     const entry = routeFor(req.url!, routes);
     if (!entry) return false;
-    void proxy(req, res, requestId, entry, options);
+    void proxy(req, res, requestId, entry, options, plane);
     return true;
   };
 }
 
-async function proxy(req: IncomingMessage, res: ServerResponse, requestId: string, entry: RouteEntry, options: DataPlaneOptions): Promise<void> {
+async function proxy(req: IncomingMessage, res: ServerResponse, requestId: string, entry: RouteEntry, options: DataPlaneOptions, plane: Plane): Promise<void> {
   const started = performance.now();
   const upstream = options.upstreams.get(entry.service)!;
   const edgeHeaders: Record<string, string> = { ...apiSecurityHeaders, 'x-request-id': requestId };
@@ -94,14 +101,14 @@ async function proxy(req: IncomingMessage, res: ServerResponse, requestId: strin
     }
 
     const body = hasBody(req) ? await readBody(req, options.bodyLimit) : undefined;
-    status = await forward(upstream, req, res, body, edgeHeaders, options.timeoutMs, store);
+    status = await forward(upstream, req, res, body, edgeHeaders, plane.deadlines, store);
   } catch (error) {
     if (!(error instanceof AppError)) failure = (error as Error).message;
     status = answerWithProblem(req, res, error, entry.service, edgeHeaders);
   } finally {
     const ms = performance.now() - started;
     const answered = status || res.statusCode;
-    durationFor(options.duration, req.method!, entry.prefix, answered).observe(ms / 1000);
+    plane.durations.of(entry, req.method!, answered).observe(ms / 1000);
     if (failure || options.accessLog === 'all' || answered >= 400 || ms >= options.slowMs) {
       const line = { requestId, method: req.method, path: req.url!.split('?')[0], upstream: entry.service, status: answered, ms: Math.round(ms * 100) / 100 };
       if (failure) options.log.warn({ ...line, failure }, 'upstream call failed');
@@ -110,17 +117,26 @@ async function proxy(req: IncomingMessage, res: ServerResponse, requestId: strin
   }
 }
 
-const durationChildren = new Map<string, ReturnType<Histogram<'method' | 'route' | 'status_code'>['labels']>>();
+type DurationChild = ReturnType<Histogram<'method' | 'route' | 'status_code'>['labels']>;
 
-/** The histogram child for one label set, looked up once (prom-client hashes labels on every call otherwise). */
-function durationFor(histogram: Histogram<'method' | 'route' | 'status_code'>, method: string, prefix: string, status: number) {
-  const key = `${method} ${prefix} ${status}`;
-  let child = durationChildren.get(key);
-  if (!child) {
-    child = histogram.labels({ method, route: `${prefix}/*`, status_code: String(status) });
-    durationChildren.set(key, child);
+/** The request-duration histogram's children by route, method and status: found without building a key per request (prom-client hashes labels on every call otherwise). */
+class Durations {
+  private readonly histogram: Histogram<'method' | 'route' | 'status_code'>;
+  private readonly children = new Map<RouteEntry, Map<string, Map<number, DurationChild>>>();
+
+  constructor(histogram: Histogram<'method' | 'route' | 'status_code'>) {
+    this.histogram = histogram;
   }
-  return child;
+
+  of(entry: RouteEntry, method: string, status: number): DurationChild {
+    let byMethod = this.children.get(entry);
+    if (!byMethod) this.children.set(entry, (byMethod = new Map()));
+    let byStatus = byMethod.get(method);
+    if (!byStatus) byMethod.set(method, (byStatus = new Map()));
+    let child = byStatus.get(status);
+    if (!child) byStatus.set(status, (child = this.histogram.labels({ method, route: `${entry.prefix}/*`, status_code: String(status) })));
+    return child;
+  }
 }
 
 function hasBody(req: IncomingMessage): boolean {
@@ -197,14 +213,14 @@ async function forward(
   res: ServerResponse,
   body: Buffer | undefined,
   edgeHeaders: Record<string, string>,
-  timeoutMs: number,
+  deadlines: Deadlines,
   store?: (response: CachedResponse) => void,
 ): Promise<number> {
   const request: Dispatcher.DispatchOptions = { method: req.method as Dispatcher.HttpMethod, path: req.url!, headers: upstreamHeaders(req), body: body ?? null };
-  const outcome = await upstream.execute((attempt) => dispatchAttempt(attempt, request, res, edgeHeaders, timeoutMs, store), {
+  const outcome = await upstream.execute((attempt) => dispatchAttempt(attempt, request, res, edgeHeaders, deadlines, store), {
     idempotent: retryable(req.method),
     isFailure: heldBack,
-    timeoutMs,
+    timeoutMs: deadlines.timeoutMs,
     ownDeadline: true,
   });
   if (outcome.heldBack) {
@@ -222,27 +238,69 @@ function dispatchAttempt(
   request: Dispatcher.DispatchOptions,
   res: ServerResponse,
   edgeHeaders: Record<string, string>,
-  timeoutMs: number,
+  deadlines: Deadlines,
   store: ((response: CachedResponse) => void) | undefined,
 ): Promise<AttemptOutcome> {
   return new Promise((resolve, reject) => {
-    attempt.pool.dispatch(request, new UpstreamAnswer(res, edgeHeaders, timeoutMs, resolve, reject, store));
+    attempt.pool.dispatch(request, new UpstreamAnswer(res, edgeHeaders, deadlines, resolve, reject, store));
   });
 }
 
 /**
- * The deadline of one attempt, for its answer's headers (a stream may idle after
- * them). A plain timer per request, not undici's headersTimeout: undici's timers
- * tick every half second, so when a dependency stalls, every request that arrived
- * in that half second times out in the same tick — a burst of aborted sockets and
- * error answers that stalls the gateway's event loop for unrelated routes too
- * (bench:resilience measured it). Precise timers spread the timeouts as the
- * requests came.
+ * The deadlines of attempts waiting for their answer's headers (a stream may idle
+ * after them). Not undici's headersTimeout: undici's timers tick every half
+ * second, so when a dependency stalls, every request that arrived in that half
+ * second times out in the same tick — a burst of aborted sockets and error answers
+ * that stalls the gateway's event loop for unrelated routes too (bench:resilience
+ * measured it). Each attempt times out at its own deadline, as the requests came.
+ *
+ * Every attempt gets the same time, so deadlines fall in the order attempts start:
+ * a list in that order, with one timer for its head, costs two links per attempt
+ * instead of a timer object set and cleared per attempt.
  */
-function onDeadline(controller: Dispatcher.DispatchController): void {
-  const error = new Error('no answer in time');
-  error.name = 'TimeoutError';
-  controller.abort(error);
+class Deadlines {
+  readonly timeoutMs: number;
+  private head: UpstreamAnswer | undefined;
+  private tail: UpstreamAnswer | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly expire = () => this.expireDue();
+
+  constructor(timeoutMs: number) {
+    this.timeoutMs = timeoutMs;
+  }
+
+  add(answer: UpstreamAnswer): void {
+    answer.deadline = performance.now() + this.timeoutMs;
+    answer.previous = this.tail;
+    if (this.tail) this.tail.next = answer;
+    else this.head = answer;
+    this.tail = answer;
+    // The timer stays set while the list empties and fills: it finds the new head when it fires.
+    this.timer ??= setTimeout(this.expire, this.timeoutMs).unref();
+  }
+
+  remove(answer: UpstreamAnswer): void {
+    if (answer.deadline === 0) return;
+    answer.deadline = 0;
+    const { previous, next } = answer;
+    if (previous) previous.next = next;
+    else this.head = next;
+    if (next) next.previous = previous;
+    else this.tail = previous;
+    answer.previous = answer.next = undefined;
+  }
+
+  private expireDue(): void {
+    this.timer = undefined;
+    const now = performance.now();
+    let answer = this.head;
+    while (answer && answer.deadline <= now) {
+      this.remove(answer);
+      answer.timedOut();
+      answer = this.head;
+    }
+    if (answer) this.timer = setTimeout(this.expire, Math.max(1, Math.ceil(answer.deadline - now))).unref();
+  }
 }
 
 function wantsFresh(req: IncomingMessage): boolean {
@@ -268,14 +326,19 @@ class UpstreamAnswer implements Dispatcher.DispatchHandler {
   private readonly resolve: (outcome: AttemptOutcome) => void;
   private readonly reject: (error: Error) => void;
   private readonly store: ((response: CachedResponse) => void) | undefined;
-  private readonly timeoutMs: number;
-  private deadline: NodeJS.Timeout | undefined;
+  private readonly deadlines: Deadlines;
+  private controller: Dispatcher.DispatchController | undefined;
   private upstreamHeaders: Record<string, string | string[]> | undefined;
+  /** When the answer's headers are due (performance.now() ms); 0 when not waiting for them. */
+  deadline = 0;
+  /** Neighbours in the list of deadlines. */
+  previous: UpstreamAnswer | undefined;
+  next: UpstreamAnswer | undefined;
 
   constructor(
     res: ServerResponse,
     edgeHeaders: Record<string, string>,
-    timeoutMs: number,
+    deadlines: Deadlines,
     resolve: (outcome: AttemptOutcome) => void,
     reject: (error: Error) => void,
     store?: (response: CachedResponse) => void,
@@ -285,15 +348,23 @@ class UpstreamAnswer implements Dispatcher.DispatchHandler {
     this.resolve = resolve;
     this.reject = reject;
     this.store = store;
-    this.timeoutMs = timeoutMs;
+    this.deadlines = deadlines;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
-    this.deadline = setTimeout(onDeadline, this.timeoutMs, controller);
+    this.controller = controller;
+    this.deadlines.add(this);
+  }
+
+  /** No answer's headers in time: the attempt is aborted (and fails with a TimeoutError). */
+  timedOut(): void {
+    const error = new Error('no answer in time');
+    error.name = 'TimeoutError';
+    this.controller!.abort(error);
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
-    clearTimeout(this.deadline);
+    this.deadlines.remove(this);
     this.status = statusCode;
     const out = this.headers;
     for (const name in headers) {
@@ -342,7 +413,7 @@ class UpstreamAnswer implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
-    clearTimeout(this.deadline);
+    this.deadlines.remove(this);
     if (this.streaming) this.streaming.reject(error);
     else this.reject(error);
   }
