@@ -1,4 +1,4 @@
-import { context, propagation, trace, SpanKind, SpanStatusCode, type Span, type Context } from '@opentelemetry/api';
+import { context, propagation, trace, SpanKind, SpanStatusCode, type Span, type Context, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
@@ -41,11 +41,14 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   trace.setGlobalTracerProvider(provider);
+  chassisTracer = provider.getTracer('@bazaar/chassis');
   installed = { shutdown: () => provider.shutdown() };
   return installed;
 }
 
-export const tracer = () => trace.getTracer('@bazaar/chassis');
+/** The installed provider's tracer, looked up once (the SDK builds a key string on every `getTracer`); before installation, the global proxy's. */
+let chassisTracer: Tracer | undefined;
+export const tracer = (): Tracer => chassisTracer ?? trace.getTracer('@bazaar/chassis');
 
 const headerGetter = {
   keys: (carrier: IncomingHttpHeaders) => Object.keys(carrier),
