@@ -15,8 +15,10 @@
  *                   services (a catalog process, an orders process): a steady rate on
  *                   GET /api/catalog/products and a concurrent rate on GET /api/orders, each
  *                   from a load generator process of its own; phase A orders healthy, phase B
- *                   orders stalled (never answers), phase C orders healthy again. Catalog
- *                   p50/p99 per phase and the ratio B/A; what the orders callers got, second
+ *                   orders stalled (never answers), phase C orders healthy again (recovering),
+ *                   phase D healthy (recovered). Catalog p50/p99 per phase and the ratio of B to
+ *                   the healthy phases A and D pooled (one before the outage, one after: the
+ *                   order of the phases flatters neither side); what the orders callers got, second
  *                   by second; CPU of every process second by second (in the JSON).
  *
  * Prints markdown for docs/benchmarks.md; writes the figures as JSON to
@@ -359,6 +361,7 @@ async function outage(): Promise<GatewayResult> {
   await runPhase('B', 'stalled');
   await control('/orders/recover');
   await runPhase('C', 'recovering');
+  await runPhase('D', 'healthy');
 
   catalogLoad.child.kill('SIGTERM');
   ordersLoad.child.kill('SIGTERM');
@@ -488,16 +491,18 @@ function barChecks(rows: OverheadRow[] | undefined, failureRows: FailureRow[] | 
       `- ≤ ${BAR_ADDED_US} µs added per call on the happy path (one instance): ${single.map((x) => `${x.row.mode} ${us(x.s.addedUs)} µs`).join(', ')} → **${bars.addedMet ? 'met' : 'NOT met'}**${two.length ? ` (two instances: ${two.join(', ')})` : ''}.`,
     );
   }
-  const a = gateway?.phases.find((p) => p.name === 'A');
+  const healthyPhases = gateway?.phases.filter((p) => p.orders === 'healthy') ?? [];
   const b = gateway?.phases.find((p) => p.name === 'B');
-  if (a && b) {
-    const ratioP99 = percentile(b.catalog.latencies, 0.99) / percentile(a.catalog.latencies, 0.99);
-    const ratioP50 = percentile(b.catalog.latencies, 0.5) / percentile(a.catalog.latencies, 0.5);
+  if (healthyPhases.length > 0 && b) {
+    // The healthy baseline pools the phase before the outage (A) and the one after recovery (D).
+    const healthy = { latencies: healthyPhases.flatMap((p) => p.catalog.latencies), latenciesBySecond: healthyPhases.flatMap((p) => p.catalog.latenciesBySecond) } as typeof b.catalog;
+    const ratioP99 = percentile(b.catalog.latencies, 0.99) / percentile(healthy.latencies, 0.99);
+    const ratioP50 = percentile(b.catalog.latencies, 0.5) / percentile(healthy.latencies, 0.5);
     bars.catalogP99Ratio = ratioP99;
     bars.outageMet = ratioP99 < 1 + BAR_P99_RISE;
-    bars.catalogSecondlyP99Ratio = secondlyP99(b.catalog) / secondlyP99(a.catalog);
+    bars.catalogSecondlyP99Ratio = secondlyP99(b.catalog) / secondlyP99(healthy);
     out.push(
-      `- Under an upstream outage, p99 of an unrelated route rises by less than ${BAR_P99_RISE * 100} %: catalog p99 ${ms(percentile(a.catalog.latencies, 0.99))} ms (orders healthy) → ${ms(percentile(b.catalog.latencies, 0.99))} ms (orders stalled), ×${ratioP99.toFixed(2)} → **${bars.outageMet ? 'met' : 'NOT met'}** (p50 ×${ratioP50.toFixed(2)}; median of the per-second p99s ×${bars.catalogSecondlyP99Ratio.toFixed(2)}).`,
+      `- Under an upstream outage, p99 of an unrelated route rises by less than ${BAR_P99_RISE * 100} %: catalog p99 ${ms(percentile(healthy.latencies, 0.99))} ms (orders healthy: phases ${healthyPhases.map((p) => p.name).join(' and ')} pooled) → ${ms(percentile(b.catalog.latencies, 0.99))} ms (orders stalled), ×${ratioP99.toFixed(2)} → **${bars.outageMet ? 'met' : 'NOT met'}** (p50 ×${ratioP50.toFixed(2)}; median of the per-second p99s ×${bars.catalogSecondlyP99Ratio.toFixed(2)}).`,
     );
   }
   const policyRow = failureRows?.find((r) => r.variant === 'policies');
