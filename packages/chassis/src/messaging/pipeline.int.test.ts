@@ -53,7 +53,7 @@ for (const adapter of ['embedded', 'nats'] as const) {
       return r;
     }
 
-    async function consumer(b: Broker, handlers: MessageHandlers, options: { maxAttempts?: number; metrics?: Registry; batchLockTimeoutMs?: number } = {}): Promise<MessageConsumer> {
+    async function consumer(b: Broker, handlers: MessageHandlers, options: { maxAttempts?: number; metrics?: Registry; batchLockTimeoutMs?: number; transactions?: number } = {}): Promise<MessageConsumer> {
       const c = new MessageConsumer({ group: 'notifications', db: database.db, broker: b, outbox, handlers, log: quietLog, backoffBaseMs: 50, ...options, maxAttempts: options.maxAttempts ?? 3 });
       await c.start();
       stoppers.push(() => c.stop());
@@ -191,7 +191,8 @@ for (const adapter of ['embedded', 'nats'] as const) {
             await tx.query('INSERT INTO effects (message_id, user_id) VALUES ($1, $2)', [envelope.id, data.userId]);
           },
         },
-        { metrics },
+        // One transaction running handlers, so that every arrival joins the first.
+        { metrics, transactions: 1 },
       );
       const ids = await write(12);
       await relay(await broker());
@@ -211,14 +212,18 @@ for (const adapter of ['embedded', 'nats'] as const) {
     it('handles again, each alone, the messages of a batch in which one handler failed: the failing one is retried, the others commit once', async () => {
       const received: string[] = [];
       const calls: Call[] = [];
-      await consumer(counting(await broker(), received), {
-        [NAME]: async (data: Registered, { tx, envelope, attempt }) => {
-          calls.push({ id: envelope.id, attempt, tx: await transactionOf(tx) });
-          if (envelope.id === received[0]) await waitUntil(() => received.length >= 2, 5_000);
-          if (envelope.id === received[1] && attempt === 1) throw new Error('the second message fails on its first delivery');
-          await tx.query('INSERT INTO effects (message_id, user_id) VALUES ($1, $2)', [envelope.id, data.userId]);
+      await consumer(
+        counting(await broker(), received),
+        {
+          [NAME]: async (data: Registered, { tx, envelope, attempt }) => {
+            calls.push({ id: envelope.id, attempt, tx: await transactionOf(tx) });
+            if (envelope.id === received[0]) await waitUntil(() => received.length >= 2, 5_000);
+            if (envelope.id === received[1] && attempt === 1) throw new Error('the second message fails on its first delivery');
+            await tx.query('INSERT INTO effects (message_id, user_id) VALUES ($1, $2)', [envelope.id, data.userId]);
+          },
         },
-      });
+        { transactions: 1 },
+      );
       await write(6);
       await relay(await broker());
       await waitUntil(async () => (await effects()).total >= 6, 15_000);
@@ -235,6 +240,27 @@ for (const adapter of ['embedded', 'nats'] as const) {
         [1, 1, 2],
         'the failing one ran in the batch, failed alone, and was redelivered',
       );
+    });
+
+    it('runs a second transaction while the first one\'s handler is slow (transactions: 2, the default)', async () => {
+      const received: string[] = [];
+      const calls: Call[] = [];
+      await consumer(counting(await broker(), received), {
+        [NAME]: async (data: Registered, { tx, envelope, attempt }) => {
+          calls.push({ id: envelope.id, attempt, tx: await transactionOf(tx) });
+          // The first message's transaction stays open until another message has committed beside it.
+          if (envelope.id === received[0]) await waitUntil(async () => (await effects()).total >= 1, 5_000);
+          await tx.query('INSERT INTO effects (message_id, user_id) VALUES ($1, $2)', [envelope.id, data.userId]);
+        },
+      });
+      await write(4);
+      await relay(await broker());
+      await waitUntil(async () => (await effects()).total >= 4, 15_000);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.deepEqual(await effects(), { total: 4, distinct: 4 });
+      const first = calls.find((c) => c.id === received[0])!;
+      assert.ok(calls.some((c) => c.tx !== first.tx), 'another transaction ran beside the first');
+      assert.equal(calls.filter((c) => c.id === received[0]).length, 1, 'the first message ran once: its batch did not fail');
     });
 
     it('gives up a lock wait in a batch after batchLockTimeoutMs and handles the message alone, waiting as long as it needs, without spending an attempt', async () => {
