@@ -38,11 +38,15 @@ export class Database {
     return this.pool.query<R>(text, values);
   }
 
-  /** Runs `work` in one transaction: committed if it resolves, rolled back if it throws. */
-  async transaction<T>(work: (tx: pg.PoolClient) => Promise<T>): Promise<T> {
+  /**
+   * Runs `work` in one transaction: committed if it resolves, rolled back if it
+   * throws. `lockTimeoutMs` bounds every lock wait in it (`SET LOCAL lock_timeout`,
+   * sent with the BEGIN: no extra round trip).
+   */
+  async transaction<T>(work: (tx: pg.PoolClient) => Promise<T>, options: { lockTimeoutMs?: number } = {}): Promise<T> {
     const client = await this.pool.connect();
     try {
-      await client.query('BEGIN');
+      await client.query(options.lockTimeoutMs === undefined ? 'BEGIN' : `BEGIN; SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs))}`);
       const result = await work(client);
       await client.query('COMMIT');
       return result;

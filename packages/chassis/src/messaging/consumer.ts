@@ -339,36 +339,28 @@ export class MessageConsumer {
 
   /**
    * Handles `batch`, and what joins it before the commit, in one transaction;
-   * returns which were duplicates. Calls `committing` once the handlers are done
-   * and the COMMIT is sent.
+   * returns which were duplicates. Calls `committing` once the handlers are done.
    */
-  private async batchTransaction(batch: Waiting[], committing: () => void): Promise<boolean[]> {
-    const tx = await this.options.db.pool.connect();
-    try {
-      // One round trip: the transaction, and how long its handlers may wait for a lock.
-      await tx.query(`BEGIN; SET LOCAL lock_timeout = ${Math.max(1, Math.round(this.options.batchLockTimeoutMs))}`);
-      const duplicates: boolean[] = [];
-      for (let from = 0; from < batch.length; from = duplicates.length) {
-        const joining = batch.slice(from);
-        const fresh = await this.recordInInbox(tx, joining.map((waiting) => waiting.envelope));
-        for (const waiting of joining) {
-          // `delete`: the same message twice in one batch (a redelivery racing its lease) runs once.
-          const first = fresh.delete(waiting.envelope.id.toLowerCase());
-          if (first) await context.with(waiting.context, () => this.runHandler(tx, waiting.envelope, waiting.handler, waiting.attempt));
-          duplicates.push(!first);
+  private batchTransaction(batch: Waiting[], committing: () => void): Promise<boolean[]> {
+    return this.options.db.transaction(
+      async (tx) => {
+        const duplicates: boolean[] = [];
+        for (let from = 0; from < batch.length; from = duplicates.length) {
+          const joining = batch.slice(from);
+          const fresh = await this.recordInInbox(tx, joining.map((waiting) => waiting.envelope));
+          for (const waiting of joining) {
+            // `delete`: the same message twice in one batch (a redelivery racing its lease) runs once.
+            const first = fresh.delete(waiting.envelope.id.toLowerCase());
+            if (first) await context.with(waiting.context, () => this.runHandler(tx, waiting.envelope, waiting.handler, waiting.attempt));
+            duplicates.push(!first);
+          }
+          batch.push(...this.waiting.splice(0, this.options.batchSize - batch.length));
         }
-        batch.push(...this.waiting.splice(0, this.options.batchSize - batch.length));
-      }
-      const committed = tx.query('COMMIT');
-      committing();
-      await committed;
-      return duplicates;
-    } catch (error) {
-      await tx.query('ROLLBACK').catch(() => {});
-      throw error;
-    } finally {
-      tx.release();
-    }
+        committing();
+        return duplicates;
+      },
+      { lockTimeoutMs: this.options.batchLockTimeoutMs },
+    );
   }
 
   /** Records the messages as processed by this consumer; returns the ids (lower case, as PostgreSQL prints a uuid) it had not processed yet. */
