@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, connect as tcpConnect, type AddressInfo, type Server, type Socket } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { freshDatabase } from '../../../runtime/src/testing/databases.ts';
@@ -9,6 +8,7 @@ import { EmbeddedBroker } from './embedded-broker.ts';
 import { NatsBroker } from './nats-broker.ts';
 import { envelope, waitUntil } from './testing/broker-conformance.ts';
 import { testNatsUrl } from '../testing/nats.ts';
+import { TcpProxy } from '../testing/tcp-proxy.ts';
 
 /**
  * What the conformance suite cannot do on every backend alike: lose a
@@ -113,55 +113,3 @@ describe('listen on NATS across a lost connection', () => {
     }
   });
 });
-
-/** A TCP proxy a test can cut (connections dropped, new ones refused), drop connections of, and restore. */
-class TcpProxy {
-  private server: Server;
-  private readonly sockets = new Set<Socket>();
-  readonly port: number;
-  private readonly target: URL;
-
-  private constructor(server: Server, target: URL) {
-    this.server = server;
-    this.target = target;
-    this.port = (server.address() as AddressInfo).port;
-  }
-
-  static async start(target: URL): Promise<TcpProxy> {
-    const proxy: TcpProxy = new TcpProxy(
-      await new Promise<Server>((resolve) => {
-        const server = createServer((client) => proxy.accept(client));
-        server.listen(0, '127.0.0.1', () => resolve(server));
-      }),
-      target,
-    );
-    return proxy;
-  }
-
-  private accept(client: Socket): void {
-    const upstream = tcpConnect(Number(this.target.port), this.target.hostname);
-    for (const socket of [client, upstream]) {
-      this.sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => this.sockets.delete(socket));
-    }
-    client.pipe(upstream);
-    upstream.pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  }
-
-  dropConnections(): void {
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  cut(): void {
-    this.server.close();
-    this.dropConnections();
-  }
-
-  restore(): Promise<void> {
-    this.server = createServer((client) => this.accept(client));
-    return new Promise((resolve) => this.server.listen(this.port, '127.0.0.1', resolve));
-  }
-}

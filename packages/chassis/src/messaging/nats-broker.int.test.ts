@@ -1,7 +1,10 @@
+import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import { describe, it } from 'node:test';
 import { requireNats, testNatsUrl } from '../testing/nats.ts';
 import { NatsBroker } from './nats-broker.ts';
-import { brokerConformance } from './testing/broker-conformance.ts';
+import { Collector, brokerConformance, envelope, waitUntil } from './testing/broker-conformance.ts';
+import { TcpProxy } from '../testing/tcp-proxy.ts';
 
 /**
  * The conformance suite against a real NATS server with JetStream
@@ -25,4 +28,41 @@ brokerConformance('NATS JetStream', async () => {
       }
     },
   };
+});
+
+/**
+ * What the conformance suite cannot do on every backend alike: lose a
+ * subscriber's connection while its pull requests wait on the server.
+ */
+describe('NATS subscriber across a lost connection', () => {
+  it('pulls again as soon as the connection is back: a message published then is handled at once, not when the lost pull would have expired', async () => {
+    const prefix = `resubscribe_${randomUUID().slice(0, 8)}`;
+    const group = 'resubscribe';
+    const proxy = await TcpProxy.start(new URL(url));
+    const publisher = new NatsBroker(url, { prefix, partitions: 2, connectionName: 'resubscribe-test-publisher' });
+    const subscriber = new NatsBroker(`nats://127.0.0.1:${proxy.port}`, { prefix, partitions: 2, connectionName: 'resubscribe-test' });
+    try {
+      await requireNats(publisher, () => publisher.ping(), url);
+      await publisher.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+      const seen = new Collector();
+      let gaps = 0;
+      await subscriber.listen(['test.thing-happened.v1'], () => {}, { onGap: () => (gaps += 1) });
+      await subscriber.subscribe(group, seen.handler());
+      await publisher.publish([envelope('test.thing-happened', 'before')]);
+      await seen.waitFor(1);
+
+      // The connection drops while every durable has a pull request waiting on the server.
+      proxy.dropConnections();
+      await waitUntil(() => gaps === 1, 15_000); // reconnected
+      const started = performance.now();
+      await publisher.publish([envelope('test.thing-happened', 'after')]);
+      await seen.waitFor(2, 5_000);
+      assert.ok(performance.now() - started < 5_000);
+    } finally {
+      await subscriber.close();
+      await publisher.deleteStreams().catch(() => {});
+      await publisher.close();
+      proxy.cut();
+    }
+  });
 });

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { connect, nanos, type Msg, type NatsConnection, type Subscription as CoreSubscription } from '@nats-io/transport-node';
+import { connect, createInbox, nanos, type Msg, type NatsConnection, type Subscription as CoreSubscription } from '@nats-io/transport-node';
 import {
   AckPolicy,
   DeliverPolicy,
@@ -9,14 +9,11 @@ import {
   StorageType,
   jetstream,
   jetstreamManager,
-  type Consumer,
   type ConsumerConfig,
   type ConsumerInfo,
-  type ConsumerMessages,
   type ConsumerUpdateConfig,
   type JetStreamClient,
   type JetStreamManager,
-  type JsMsg,
   type StreamConfig,
 } from '@nats-io/jetstream';
 import { messageName, type Envelope } from '@bazaar/contracts/messages';
@@ -146,10 +143,15 @@ export class NatsBroker implements Broker {
     return this.connection;
   }
 
-  /** Tells listeners when the connection is back after a loss (core subscriptions are restored, but what was published meanwhile is gone). */
+  /**
+   * When the connection is back after a loss: subscriptions pull again, and
+   * listeners hear of the gap (core subscriptions are restored, but what was
+   * published meanwhile is gone).
+   */
   private async watchReconnects(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
       if (status.type !== 'reconnect') continue;
+      for (const subscription of this.subscriptions) subscription.reconnected();
       for (const onGap of this.gapListeners) {
         try {
           onGap();
@@ -217,7 +219,7 @@ export class NatsBroker implements Broker {
 
   async subscribe(group: string, handler: DeliveryHandler, options: SubscribeOptions = {}): Promise<Subscription> {
     await this.ensureStreams();
-    const { nc, js, jsm } = await this.clients();
+    const { nc, jsm } = await this.clients();
     // What this instance declared, and in any case the durables for messages
     // addressed to the group; then whatever other processes declared for it.
     await Promise.all(this.durablesOf(group, [...(this.declared.get(group) ?? [])]).map((durable) => this.ensureDurable(durable)));
@@ -231,12 +233,10 @@ export class NatsBroker implements Broker {
     await Promise.all(
       infos.filter((info) => info.config.ack_wait !== nanos(this.leaseMs)).map((info) => jsm.consumers.update(info.stream_name, info.name, { ack_wait: nanos(this.leaseMs) })),
     );
-    const sources = await Promise.all(
-      infos.map(async (info): Promise<Source> => {
-        const handles = parseDescription(info.config.description)?.handles;
-        return { consumer: await js.consumers.get(info.stream_name, info.name), handles: handles && new Set(handles) };
-      }),
-    );
+    const sources = infos.map((info): Source => {
+      const handles = parseDescription(info.config.description)?.handles;
+      return { stream: info.stream_name, durable: info.name, handles: handles && new Set(handles) };
+    });
     const subscription = new NatsSubscription(nc, sources, handler, { concurrency: options.concurrency ?? 8, leaseMs: this.leaseMs });
     this.subscriptions.add(subscription);
     subscription.start();
@@ -397,6 +397,8 @@ const RETENTION_MS = 7 * 24 * 3_600_000;
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
 /** How long one pull request waits on the server for a message before it is renewed. */
 const PULL_EXPIRES_MS = 30_000;
+/** Past its expiry, how long an unanswered pull request is still waited for before it is taken as lost. */
+const PULL_GRACE_MS = 5_000;
 /** Bound on draining a pull or the connection at close (it waits for the server). */
 const CLOSE_TIMEOUT_MS = 2_000;
 /** A message name as the tail of a subject: dot-separated tokens without wildcards or spaces. */
@@ -411,7 +413,7 @@ interface JetStreamClients {
 }
 
 async function openConnection(url: string, name: string): Promise<JetStreamClients> {
-  const nc = await connect({ servers: url.split(','), name, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500 });
+  const nc = await connect({ servers: url.split(','), name, reconnect: true, maxReconnectAttempts: -1, reconnectTimeWait: 500, noAsyncTraces: true });
   try {
     // Fails unless JetStream is enabled for the account.
     const jsm = await jetstreamManager(nc);
@@ -518,7 +520,8 @@ function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
 
 /** A durable a subscription pulls from, and the event names it passes on (`undefined`: all). */
 interface Source {
-  consumer: Consumer;
+  stream: string;
+  durable: string;
   handles: ReadonlySet<string> | undefined;
 }
 
@@ -527,6 +530,12 @@ interface Source {
  * handler and pulling the next only once the handler is done with it. At most
  * `concurrency` handlers run at once; a message waiting for its turn keeps its
  * lease alive.
+ *
+ * The loop talks the pull protocol itself ({@link Puller}) rather than through
+ * nats.js `fetch()`, which opens a subscription and a pull request per message:
+ * an acknowledged message and the request for the next travel as one `+NXT`, and
+ * when the server said more messages are waiting the request does not wait
+ * (`no_wait`), which the server answers at once without parking a request.
  */
 class NatsSubscription {
   private readonly nc: NatsConnection;
@@ -535,7 +544,7 @@ class NatsSubscription {
   private readonly leaseMs: number;
   private readonly slots: Slots;
   private readonly loops: Promise<void>[] = [];
-  private readonly pulls = new Set<ConsumerMessages>();
+  private readonly pullers = new Set<Puller>();
   private readonly stopping = new AbortController();
   private closing: Promise<void> | undefined;
 
@@ -555,65 +564,69 @@ class NatsSubscription {
     for (const source of this.sources) this.loops.push(this.run(source));
   }
 
+  /** The connection is back: the server may have lost the pull requests waiting there, so ask again now rather than at their local deadline. */
+  reconnected(): void {
+    for (const puller of this.pullers) puller.abandon();
+  }
+
   private async run(source: Source): Promise<void> {
+    const puller = new Puller(this.nc, source.stream, source.durable);
+    this.pullers.add(puller);
     let failures = 0;
-    while (!this.closed) {
-      let message: JsMsg | undefined;
-      try {
-        message = await this.pull(source.consumer);
-        failures = 0;
-      } catch {
-        // Connection lost, heartbeats missed, durable gone for a moment: pull again after a pause.
-        failures += 1;
-        await this.pause(Math.min(5_000, 100 * 2 ** failures));
-        continue;
-      }
-      if (message) await this.deliver(source, message);
-    }
-  }
-
-  /** One pull request for one message; `undefined` when it expired empty. */
-  private async pull(consumer: Consumer): Promise<JsMsg | undefined> {
-    const pull = await consumer.fetch({ max_messages: 1, expires: PULL_EXPIRES_MS });
-    this.pulls.add(pull);
-    if (this.closed) void drainPull(pull);
-    let received: JsMsg | undefined;
+    /** The last message, handled and acknowledged by the handler: its ack goes with the next request. */
+    let done: PulledMessage | undefined;
     try {
-      for await (const message of pull) received = message;
-    } catch (error) {
-      if (!received) throw error;
+      while (!this.closed) {
+        let message: PulledMessage | undefined;
+        try {
+          message = await puller.next(done);
+          failures = 0;
+        } catch {
+          // Connection lost, durable gone for a moment, JetStream unavailable: pull again after a pause.
+          failures += 1;
+          await this.pause(Math.min(5_000, 100 * 2 ** failures));
+          continue;
+        } finally {
+          done = undefined;
+        }
+        if (message) done = await this.deliver(source, message);
+      }
     } finally {
-      this.pulls.delete(pull);
+      done?.ack();
+      this.pullers.delete(puller);
+      await puller.close();
     }
-    return received;
   }
 
-  private async deliver(source: Source, message: JsMsg): Promise<void> {
+  /** Hands `message` to the handler; returns it when the handler acknowledged it (the ack is then sent with the next pull). */
+  private async deliver(source: Source, message: PulledMessage): Promise<PulledMessage | undefined> {
     if (this.closed) {
       message.nak(); // arrived as we closed: straight back, for another subscriber
-      return;
+      return undefined;
     }
     if (source.handles && !source.handles.has(message.subject.split('.').slice(EVENT_SUBJECT_HEAD).join('.'))) {
       // An event of the durable's domain that this group does not handle.
-      message.ack();
-      return;
+      return message;
     }
     const keepLease = setInterval(() => message.working(), Math.max(100, this.leaseMs / 3));
     const admitted = await this.slots.acquire().finally(() => clearInterval(keepLease));
     if (!admitted) {
       message.nak();
-      return;
+      return undefined;
     }
+    let acked = false;
     try {
-      await this.handler(this.delivery(message));
+      await this.handler(this.delivery(message, () => (acked = true)));
     } catch {
       // The consumer settles every delivery itself; an escape here leaves the lease to expire.
     } finally {
       this.slots.release();
     }
+    return acked ? message : undefined;
   }
 
-  private delivery(message: JsMsg): Delivery {
+  /** `onAck`: the handler acknowledged; the loop sends the ack with its next request (or alone, closing). */
+  private delivery(message: PulledMessage, onAck: () => void): Delivery {
     const raw = message.string();
     let settled = false;
     const settle = (): boolean => {
@@ -624,12 +637,11 @@ class NatsSubscription {
     return {
       message: decodeMessage(raw),
       raw,
-      attempt: message.info.deliveryCount,
-      // A plain ack, not a confirmed one: a lost ack only means a redelivery, which the
-      // consumer's inbox absorbs, and waiting for the server's reply costs a round trip
-      // per message. The server still takes acks in order, before the next delivery.
+      attempt: message.deliveryCount,
+      // Not a confirmed ack: a lost ack only means a redelivery, which the consumer's inbox
+      // absorbs, and waiting for the server's reply costs a round trip per message.
       ack: async () => {
-        if (settle()) message.ack();
+        if (settle()) onAck();
       },
       retry: async (delayMs) => {
         if (!settle()) return;
@@ -651,29 +663,181 @@ class NatsSubscription {
     this.closing ??= (async () => {
       this.stopping.abort();
       this.slots.close();
-      await Promise.all([...this.pulls].map((pull) => drainPull(pull)));
+      for (const puller of this.pullers) puller.abandon();
       await Promise.allSettled(this.loops);
     })();
     return this.closing;
   }
 }
 
+/** A message pulled from a durable: the JetStream delivery's ack protocol on its reply subject. */
+class PulledMessage {
+  readonly subject: string;
+  /** `$JS.ACK.<stream>.<durable>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>` (2 more tokens after `ACK` with a domain). */
+  private readonly reply: string;
+  private readonly msg: Msg;
+
+  constructor(msg: Msg) {
+    this.msg = msg;
+    this.subject = msg.subject;
+    this.reply = msg.reply ?? '';
+  }
+
+  private token(fromEnd: number): number {
+    const tokens = this.reply.split('.');
+    // The v2 form ends with a random token after <pending>.
+    const offset = tokens.length > 9 ? 1 : 0;
+    return Number(tokens[tokens.length - 1 - offset - fromEnd]);
+  }
+
+  /** 1 on first delivery, counting every redelivery. */
+  get deliveryCount(): number {
+    return this.token(4);
+  }
+
+  /** Messages of the durable still waiting after this one, when it was delivered. */
+  get pending(): number {
+    return this.token(0);
+  }
+
+  string(): string {
+    return this.msg.string();
+  }
+
+  ack(): void {
+    this.msg.respond(ACK);
+  }
+
+  /** Back to the server, for redelivery after `delayMs` (at once without one). */
+  nak(delayMs?: number): void {
+    this.msg.respond(delayMs ? `-NAK ${JSON.stringify({ delay: nanos(delayMs) })}` : NAK);
+  }
+
+  working(): void {
+    this.msg.respond(WORKING);
+  }
+
+  /** Acknowledges this message and asks for the next in one protocol message (`+NXT`), replies to `inbox`. */
+  ackNext(request: PullRequest, inbox: string): void {
+    this.msg.respond(`+NXT ${JSON.stringify(request)}`, { reply: inbox });
+  }
+}
+
+const ACK = '+ACK';
+const NAK = '-NAK';
+const WORKING = '+WPI';
+
+/** A pull request (`$JS.API.CONSUMER.MSG.NEXT`): one message, waiting up to `expires` ns, or answered at once with `no_wait`. */
+interface PullRequest {
+  batch: 1;
+  expires?: number;
+  no_wait?: true;
+}
+
 /**
- * Ends a pull request without losing a message the server sent just before: the
- * pull's subscription is drained (unsubscribed, then whatever arrives until the
- * server confirms is still delivered, and the pull ends), instead of dropped,
- * which would leave that message leased to nobody — and its partition blocked —
- * until `ack_wait` runs out. `ConsumerMessages` does not offer a drain, so this
- * reaches for the subscription `fetch()` keeps (`PullConsumerMessagesImpl.sub`);
- * `stop()` is the fallback.
+ * The pull requests of one durable, over one long-lived inbox subscription. Each
+ * request gets a reply subject of its own (`<inbox>.<n>`), so that a late status
+ * (expired, no messages) of a request given up on is told apart and dropped. A
+ * message carries its own subject, so it cannot be: whichever request it
+ * answers, it is leased to us and, with `max_ack_pending: 1`, the one to handle
+ * next anyway — it answers the request being waited for, or the next call.
  */
-async function drainPull(pull: ConsumerMessages): Promise<void> {
-  const sub = (pull as unknown as { sub?: CoreSubscription }).sub;
-  try {
-    if (!sub || sub.isClosed()) throw new Error('no subscription to drain');
-    await withTimeout(sub.drain(), CLOSE_TIMEOUT_MS);
-  } catch {
-    pull.stop();
+class Puller {
+  private readonly nc: NatsConnection;
+  private readonly api: string;
+  private readonly inbox: string;
+  private readonly subscription: CoreSubscription;
+  private sequence = 0;
+  /** The request being waited for: its number and how to end the wait. */
+  private waiting: { n: number; settle: (outcome: PulledMessage | Error | undefined) => void } | undefined;
+  private readonly early: PulledMessage[] = [];
+  /** Whether the server said messages were waiting behind the last one: then the next request does not wait. */
+  private morePending = false;
+
+  constructor(nc: NatsConnection, stream: string, durable: string) {
+    this.nc = nc;
+    this.api = `$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`;
+    this.inbox = createInbox();
+    this.subscription = nc.subscribe(`${this.inbox}.*`, { callback: (error, msg) => this.arrived(error, msg) });
+  }
+
+  /**
+   * The next message, or `undefined` when none came (the request expired, or was
+   * abandoned); rejects on an error status (durable gone, JetStream unavailable).
+   * `done`, a message just acknowledged, is acknowledged with this request.
+   */
+  next(done?: PulledMessage): Promise<PulledMessage | undefined> {
+    const early = this.early.shift();
+    if (early) {
+      done?.ack();
+      return Promise.resolve(early);
+    }
+    const n = (this.sequence += 1);
+    const reply = `${this.inbox}.${n}`;
+    const request: PullRequest = this.morePending ? { batch: 1, no_wait: true } : { batch: 1, expires: nanos(PULL_EXPIRES_MS) };
+    return new Promise((resolve, reject) => {
+      // The server answers a waiting request by its expiry; past that (and a margin), the request is taken as lost.
+      const deadline = setTimeout(() => this.end(n, undefined), PULL_EXPIRES_MS + PULL_GRACE_MS);
+      this.waiting = {
+        n,
+        settle: (outcome) => {
+          clearTimeout(deadline);
+          this.waiting = undefined;
+          if (outcome instanceof Error) reject(outcome);
+          else resolve(outcome);
+        },
+      };
+      try {
+        if (done) done.ackNext(request, reply);
+        else this.nc.publish(this.api, JSON.stringify(request), { reply });
+      } catch (error) {
+        this.end(n, error as Error);
+      }
+    });
+  }
+
+  private end(n: number, outcome: PulledMessage | Error | undefined): void {
+    if (this.waiting?.n === n) this.waiting.settle(outcome);
+  }
+
+  private arrived(error: Error | null, msg: Msg): void {
+    if (error) return;
+    const status = msg.headers?.code ?? 0;
+    if (status === 0 && msg.reply?.startsWith('$JS.ACK.')) {
+      // A message comes with its own subject, not the request's: whichever request it answers, it is ours to handle.
+      const message = new PulledMessage(msg);
+      this.morePending = message.pending > 0;
+      if (this.waiting) this.waiting.settle(message);
+      else this.early.push(message);
+      return;
+    }
+    const n = Number(msg.subject.slice(this.inbox.length + 1));
+    if (this.waiting?.n !== n) return; // a late status of a request given up on
+    this.morePending = false;
+    // 404 no messages (no_wait), 408 request expired: nothing now. Anything else is an error.
+    if (status === 404 || status === 408) this.end(n, undefined);
+    else this.end(n, new Error(`pull from ${this.api} answered ${msg.headers?.status ?? status}`));
+  }
+
+  /** Ends the wait for the current request: the caller asks again (or stops). */
+  abandon(): void {
+    this.waiting?.settle(undefined);
+  }
+
+  /**
+   * Drains the subscription (the server then drops the waiting request: nobody
+   * listens to its reply subject) and hands back what arrived meanwhile, so a
+   * message the server sent just before is not left leased to nobody — its
+   * partition blocked — until `ack_wait` runs out.
+   */
+  async close(): Promise<void> {
+    this.abandon();
+    try {
+      await withTimeout(this.subscription.drain(), CLOSE_TIMEOUT_MS);
+    } catch {
+      if (!this.subscription.isClosed()) this.subscription.unsubscribe();
+    }
+    for (const message of this.early.splice(0)) message.nak();
   }
 }
 

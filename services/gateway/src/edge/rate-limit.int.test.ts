@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { createServer, connect as tcpConnect, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Redis } from 'ioredis';
+import { TcpProxy } from '@bazaar/chassis/testing/tcp-proxy';
 import { createRateLimiter, type RateLimiter, type RateLimitOptions } from './rate-limit.ts';
 
 /**
@@ -151,7 +152,7 @@ describe('rate limiter over Redis (shared by gateway replicas)', () => {
 
   it('degrades to per-replica limits during an outage and shares the budget again after it', async () => {
     const keyPrefix = freshPrefix();
-    const proxy = await TcpProxy.start(new URL(redisUrl));
+    const proxy = await TcpProxy.start(new URL(redisUrl), 6379);
     const log = new RecordingLog();
     const through = `redis://127.0.0.1:${proxy.port}`;
     const first = replica({ keyPrefix, perIpPerMinute: 4, redisUrl: through, log });
@@ -209,65 +210,6 @@ class RecordingLog {
   info = (fields: unknown, message?: string): void => {
     this.lines.push({ level: 'info', fields, message });
   };
-}
-
-/**
- * A TCP proxy in front of the real Redis that a test can freeze (connections stay
- * open, nothing passes), cut (connections dropped, new ones refused) and restore.
- */
-class TcpProxy {
-  private server: Server;
-  private readonly sockets = new Set<Socket>();
-  private frozen = false;
-  readonly port: number;
-  private readonly target: URL;
-
-  private constructor(server: Server, target: URL) {
-    this.server = server;
-    this.target = target;
-    this.port = port(server);
-  }
-
-  static async start(target: URL): Promise<TcpProxy> {
-    const proxy: TcpProxy = new TcpProxy(await listen(createServer((client) => proxy.accept(client))), target);
-    return proxy;
-  }
-
-  private accept(client: Socket): void {
-    const upstream = tcpConnect(Number(this.target.port || 6379), this.target.hostname);
-    for (const socket of [client, upstream]) {
-      this.sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => this.sockets.delete(socket));
-    }
-    client.on('data', (chunk) => {
-      if (!this.frozen) upstream.write(chunk);
-    });
-    upstream.on('data', (chunk) => {
-      if (!this.frozen) client.write(chunk);
-    });
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  }
-
-  freeze(): void {
-    this.frozen = true;
-  }
-
-  cut(): void {
-    this.server.close();
-    for (const socket of this.sockets) socket.destroy();
-  }
-
-  restore(): Promise<void> {
-    this.frozen = false;
-    this.server = createServer((client) => this.accept(client));
-    return new Promise((resolve) => this.server.listen(this.port, '127.0.0.1', resolve));
-  }
-
-  async close(): Promise<void> {
-    this.cut();
-  }
 }
 
 function listen(server: Server): Promise<Server> {

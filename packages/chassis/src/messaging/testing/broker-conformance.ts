@@ -335,7 +335,7 @@ export function envelope(type: string, key: string): Envelope {
   return { id: randomUUID(), type, version: 1, time: new Date().toISOString(), key, correlationId: randomUUID(), causationId: null, data: { key } };
 }
 
-class Collector {
+export class Collector {
   private readonly received: { message: Envelope; attempt: number }[] = [];
   started = 0;
   private readonly options: { delayMs?: number };
