@@ -727,10 +727,10 @@ const ACK = '+ACK';
 const NAK = '-NAK';
 const WORKING = '+WPI';
 
-/** A pull request (`$JS.API.CONSUMER.MSG.NEXT`): one message, waiting up to `expires` ns, or answered at once with `no_wait`. */
+/** A pull request (`$JS.API.CONSUMER.MSG.NEXT`): one message, waiting up to `expires` ns; with `no_wait`, answered at once (404) when none is there. */
 interface PullRequest {
   batch: 1;
-  expires?: number;
+  expires: number;
   no_wait?: true;
 }
 
@@ -774,7 +774,10 @@ class Puller {
     }
     const n = (this.sequence += 1);
     const reply = `${this.inbox}.${n}`;
-    const request: PullRequest = this.morePending ? { batch: 1, no_wait: true } : { batch: 1, expires: nanos(PULL_EXPIRES_MS) };
+    // `expires` also on a `no_wait` request: while the durable's one message in flight is
+    // unacknowledged (a retry waiting out its delay), the server parks even a `no_wait`
+    // request, and without `expires` would keep it forever.
+    const request: PullRequest = this.morePending ? { batch: 1, no_wait: true, expires: nanos(PULL_EXPIRES_MS) } : { batch: 1, expires: nanos(PULL_EXPIRES_MS) };
     return new Promise((resolve, reject) => {
       // The server answers a waiting request by its expiry; past that (and a margin), the request is taken as lost.
       const deadline = setTimeout(() => this.end(n, undefined), PULL_EXPIRES_MS + PULL_GRACE_MS);
