@@ -105,7 +105,9 @@ describe('UpstreamClient', () => {
     assert.ok(Number(open.headers['retry-after']) >= 1);
     assert.ok(performance.now() - started_ < 50, 'answered without waiting');
     assert.equal(flaky.seen.length, seenBefore, 'no request reached the instance');
+    assert.equal(open.stack?.split('\n').length, 1, 'a refusal is an answer: no stack trace is built for it');
     assert.match(await registry.getSingleMetricAsString('upstream_circuit_state'), /upstream="dep"} 2/);
+    assert.match(await registry.getSingleMetricAsString('upstream_call_duration_seconds'), /upstream_call_duration_seconds_count{upstream="dep",outcome="circuit_open"} 1/);
 
     failing = false;
     await new Promise((resolve) => setTimeout(resolve, 350));
