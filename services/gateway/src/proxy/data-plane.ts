@@ -93,7 +93,7 @@ async function proxy(req: IncomingMessage, res: ServerResponse, requestId: strin
       // `Cache-Control: no-cache` from the client asks for a fresh answer (RFC 9111 §5.2.1.4); it is stored all the same.
       const hit = wantsFresh(req) ? undefined : cache!.get(cacheKey);
       if (hit) {
-        status = serveCached(res, hit, edgeHeaders);
+        status = serveCached(req, res, hit, edgeHeaders);
         return;
       }
       edgeHeaders['x-cache'] = 'MISS';
@@ -309,10 +309,37 @@ function wantsFresh(req: IncomingMessage): boolean {
 }
 
 /** A cached answer, with this request's own edge headers (request id, CORS, rate limit). */
-function serveCached(res: ServerResponse, cached: CachedResponse, edgeHeaders: Record<string, string>): number {
-  res.writeHead(cached.status, { ...cached.headers, ...edgeHeaders, 'x-cache': 'HIT', age: String(Math.floor((Date.now() - cached.storedAt) / 1000)) });
+function serveCached(req: IncomingMessage, res: ServerResponse, cached: CachedResponse, edgeHeaders: Record<string, string>): number {
+  const age = String(Math.floor((Date.now() - cached.storedAt) / 1000));
+  const etag = cached.headers['etag'];
+  if (typeof etag === 'string' && noneMatch(req.headers['if-none-match'], etag)) {
+    // The client has this version (RFC 9110 §13.1.2): 304 with the validator and caching headers a 200 would carry, no body.
+    const headers: Record<string, string | string[]> = { ...edgeHeaders, etag, 'x-cache': 'HIT', age };
+    for (const name of NOT_MODIFIED_HEADERS) {
+      const value = cached.headers[name];
+      if (value !== undefined) headers[name] = value;
+    }
+    res.writeHead(304, headers);
+    res.end();
+    return 304;
+  }
+  res.writeHead(cached.status, { ...cached.headers, ...edgeHeaders, 'x-cache': 'HIT', age });
   res.end(cached.body);
   return cached.status;
+}
+
+/** Headers a 304 repeats from the 200 it stands for (RFC 9110 §15.4.5). */
+const NOT_MODIFIED_HEADERS = ['cache-control', 'content-location', 'date', 'expires', 'vary'] as const;
+
+/** Whether `If-None-Match` names `etag` (weak comparison, as the condition asks) or is `*`. */
+function noneMatch(header: string | undefined, etag: string): boolean {
+  if (header === undefined) return false;
+  const opaque = (tag: string) => (tag.startsWith('W/') ? tag.slice(2) : tag);
+  const wanted = opaque(etag);
+  return header.split(',').some((tag) => {
+    const trimmed = tag.trim();
+    return trimmed === '*' || opaque(trimmed) === wanted;
+  });
 }
 
 /** Relays one upstream answer to the client (a class, not a per-request object of closures: less garbage on the hot path). */
