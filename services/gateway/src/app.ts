@@ -37,6 +37,8 @@ export function createGatewayService(): ServiceModule<typeof GatewayConfig> {
         ...(config.REDIS_URL ? { redisUrl: config.REDIS_URL, keyPrefix: config.RATE_LIMIT_REDIS_PREFIX } : {}),
         log,
       });
+      // Ready only with shared limits (or after the connect timeout, degraded to per-replica ones).
+      await rateLimiter.connected();
 
       // Public catalog reads are cached only where catalog events can clear them (a broker to listen to).
       let cache: ResponseCache | undefined;

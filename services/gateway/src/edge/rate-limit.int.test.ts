@@ -28,8 +28,15 @@ describe('rate limiter over Redis (shared by gateway replicas)', () => {
     prefixes.push(prefix);
     return prefix;
   };
-  /** Until a check of this replica lands in Redis (before that, while connecting, its insurance limiter answers). */
+  /** `connected()` resolved: the very next check of this replica lands in Redis (while connecting, its insurance limiter would answer). */
   const connected = async (limiter: RateLimiter, prefix: string): Promise<void> => {
+    await limiter.connected();
+    const probe = `probe-${randomUUID()}`;
+    await limiter.check({ ip: probe });
+    assert.equal(await admin.exists(`${prefix}:ip:${probe}`), 1, 'the first check after connected() is counted in Redis');
+  };
+  /** Until a check of this replica lands in Redis again (after an outage, while reconnecting, its insurance limiter answers). */
+  const reconnected = async (limiter: RateLimiter, prefix: string): Promise<void> => {
     const probe = `probe-${randomUUID()}`;
     await waitUntil(async () => {
       await limiter.check({ ip: probe });
@@ -121,6 +128,9 @@ describe('rate limiter over Redis (shared by gateway replicas)', () => {
     const limiter = createRateLimiter({ perIpPerMinute: 5, perUserPerMinute: 5, redisUrl: `redis://:s3cret-pass@127.0.0.1:${closedPort}`, keyPrefix: freshPrefix(), log });
     limiters.push(limiter);
     assert.equal(limiter.store, 'redis');
+    const waiting = performance.now();
+    await limiter.connected();
+    assert.ok(performance.now() - waiting < 2_000, 'start-up waits for an unreachable store at most its connect timeout');
     const decisions = [];
     const started = performance.now();
     for (let i = 0; i < 7; i += 1) decisions.push(await limiter.check({ ip: '192.0.2.77' }));
@@ -182,8 +192,8 @@ describe('rate limiter over Redis (shared by gateway replicas)', () => {
 
       // Back: shared again once reconnected.
       await proxy.restore();
-      await connected(first, keyPrefix);
-      await connected(second, keyPrefix);
+      await reconnected(first, keyPrefix);
+      await reconnected(second, keyPrefix);
       assert.ok(log.lines.some((l) => l.level === 'info'), 'the recovery is logged');
       const afterwards = [];
       for (let i = 0; i < 6; i += 1) afterwards.push(await (i % 2 === 0 ? first : second).check({ ip: '198.51.100.33' }));

@@ -30,6 +30,13 @@ export interface RateLimiter {
   /** Consumes one point for the IP and, when the caller is authenticated, one for the user; refused when either is exhausted. */
   check(client: { ip: string; user?: string }): Promise<RateLimitDecision>;
   readonly store: 'memory' | 'redis';
+  /**
+   * Resolves once the shared store is connected, or after the connect timeout if
+   * it is not (the insurance limiters answer meanwhile): awaited at start-up, so a
+   * replica that just started does not hand out budgets of its own while a
+   * reachable Redis is still connecting. Never rejects.
+   */
+  connected(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -68,11 +75,12 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     return {
       store: 'memory',
       check: (client) => decide(client, { ip, user }, policies, false),
+      connected: async () => {},
       close: async () => {},
     };
   }
 
-  const { redis, close } = connectRedis(options.redisUrl, options.log);
+  const { redis, connected, close } = connectRedis(options.redisUrl, options.log);
   const shared = (scope: 'ip' | 'user', points: number): RateLimiterRedis =>
     new RateLimiterRedis({
       storeClient: redis,
@@ -87,6 +95,7 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
   return {
     store: 'redis',
     check: (client) => decide(client, limiters, policies, true),
+    connected: () => connected,
     close,
   };
 }
@@ -168,7 +177,7 @@ function secondsBeforeReset(result: RateLimiterRes): number {
  * forever (with a bounded back-off) while requests are answered by the insurance
  * limiters. Connection loss is logged once per outage, and the recovery once.
  */
-function connectRedis(url: string, log: RateLimitOptions['log']): { redis: Redis; close: () => Promise<void> } {
+function connectRedis(url: string, log: RateLimitOptions['log']): { redis: Redis; connected: Promise<void>; close: () => Promise<void> } {
   const redis = new Redis(url, {
     connectionName: 'bazaar-gateway-rate-limit',
     enableOfflineQueue: false,
@@ -192,13 +201,21 @@ function connectRedis(url: string, log: RateLimitOptions['log']): { redis: Redis
     lost = false;
     log?.info({ redis: where }, 'rate-limit store reachable again: limits are shared by every gateway replica');
   });
+  const connected = new Promise<void>((resolve) => {
+    const giveUp = setTimeout(resolve, REDIS_CONNECT_TIMEOUT_MS);
+    giveUp.unref();
+    redis.once('ready', () => {
+      clearTimeout(giveUp);
+      resolve();
+    });
+  });
   const close = async (): Promise<void> => {
     closing = true;
     // QUIT when connected (in-flight commands finish); otherwise just stop reconnecting.
     if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
     else redis.disconnect();
   };
-  return { redis, close };
+  return { redis, connected, close };
 }
 
 /** The URL without its credentials, for logs. */
