@@ -1,6 +1,6 @@
 /**
- * Placing an order: price it from the catalog, tokenize the card at payments,
- * then in one transaction record the Idempotency-Key, append OrderPlaced to a new
+ * Placing an order: price it from the catalog and tokenize the card at payments
+ * (at once), then in one transaction record the Idempotency-Key, append OrderPlaced to a new
  * stream, project it and start the saga (its first command goes to the outbox).
  */
 import { createHmac, randomUUID } from 'node:crypto';
@@ -72,6 +72,11 @@ export class PlaceOrder {
 
     const lines = mergeLines(body.items);
     if (lines.length > 50) throw new AppError('VALIDATION_FAILED', 'An order has at most 50 different products');
+    // Prices and the card token do not depend on each other: both asked at once (one round trip
+    // less before the order exists). A catalog refusal still answers first; a token made for an
+    // order refused afterwards is never charged.
+    const tokenizing = this.deps.payments.tokenize(body.payment, authorization);
+    tokenizing.catch(() => {}); // awaited below, or abandoned with the catalog's error
     const products = await this.deps.catalog.products(lines.map((line) => line.productId));
     const missing = lines.filter((line) => !products.has(line.productId)).map((line) => line.productId);
     if (missing.length > 0) throw new AppError('PRODUCT_UNAVAILABLE', `Not for sale: ${missing.join(', ')}`);
@@ -84,7 +89,7 @@ export class PlaceOrder {
     const total = { amount: priced.reduce((sum, line) => sum + line.unitPrice.amount * line.quantity, 0), currency: priced[0]!.unitPrice.currency };
     if (total.amount > 100_000_000_00) throw new AppError('VALIDATION_FAILED', 'The order total is too large');
 
-    const payment = await this.deps.payments.tokenize(body.payment, authorization);
+    const payment = await tokenizing;
 
     const id = randomUUID();
     const placed: Placed = { id, status: 'PENDING' };
