@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { describe, it } from 'node:test';
+import { connect } from '@nats-io/transport-node';
+import { jetstreamManager } from '@nats-io/jetstream';
 import { requireNats, testNatsUrl } from '../testing/nats.ts';
 import { NatsBroker } from './nats-broker.ts';
 import { Collector, brokerConformance, envelope, waitUntil } from './testing/broker-conformance.ts';
@@ -58,6 +60,12 @@ describe('NATS subscriber across a lost connection', () => {
       await publisher.publish([envelope('test.thing-happened', 'after')]);
       await seen.waitFor(2, 5_000);
       assert.ok(performance.now() - started < 5_000);
+      // One pull waiting per durable: the requests made before the loss went with their inbox.
+      // (Served again once the inbox is re-subscribed, they would hand a second message to a
+      // subscriber busy with one — a hung handler's own redelivery among them.)
+      await waitUntil(async () => (await waitingPulls(prefix)).every((n) => n === 1), 5_000).catch(async () => {
+        assert.deepEqual(await waitingPulls(prefix), [1, 1, 1, 1], 'waiting pulls per durable');
+      });
     } finally {
       await subscriber.close();
       await publisher.deleteStreams().catch(() => {});
@@ -66,3 +74,18 @@ describe('NATS subscriber across a lost connection', () => {
     }
   });
 });
+
+/** How many pull requests wait on the server, per durable of the run's streams. */
+async function waitingPulls(prefix: string): Promise<number[]> {
+  const nc = await connect({ servers: url });
+  try {
+    const jsm = await jetstreamManager(nc);
+    const counts: number[] = [];
+    for (const stream of [`${prefix.toUpperCase()}_EVENTS`, `${prefix.toUpperCase()}_COMMANDS`]) {
+      for await (const consumer of jsm.consumers.list(stream)) counts.push(consumer.num_waiting);
+    }
+    return counts;
+  } finally {
+    await nc.close();
+  }
+}

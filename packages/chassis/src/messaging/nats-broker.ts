@@ -564,9 +564,9 @@ class NatsSubscription {
     for (const source of this.sources) this.loops.push(this.run(source));
   }
 
-  /** The connection is back: the server may have lost the pull requests waiting there, so ask again now rather than at their local deadline. */
+  /** The connection is back: the server may have lost the pull requests waiting there, or may serve them again; ask again now, from a new inbox, rather than at their local deadline. */
   reconnected(): void {
-    for (const puller of this.pullers) puller.abandon();
+    for (const puller of this.pullers) puller.renew();
   }
 
   private async run(source: Source): Promise<void> {
@@ -745,8 +745,8 @@ interface PullRequest {
 class Puller {
   private readonly nc: NatsConnection;
   private readonly api: string;
-  private readonly inbox: string;
-  private readonly subscription: CoreSubscription;
+  private inbox = '';
+  private subscription!: CoreSubscription;
   private sequence = 0;
   /** The request being waited for: its number and how to end the wait. */
   private waiting: { n: number; settle: (outcome: PulledMessage | Error | undefined) => void } | undefined;
@@ -757,8 +757,12 @@ class Puller {
   constructor(nc: NatsConnection, stream: string, durable: string) {
     this.nc = nc;
     this.api = `$JS.API.CONSUMER.MSG.NEXT.${stream}.${durable}`;
+    this.listen();
+  }
+
+  private listen(): void {
     this.inbox = createInbox();
-    this.subscription = nc.subscribe(`${this.inbox}.*`, { callback: (error, msg) => this.arrived(error, msg) });
+    this.subscription = this.nc.subscribe(`${this.inbox}.*`, { callback: (error, msg) => this.arrived(error, msg) });
   }
 
   /**
@@ -780,7 +784,9 @@ class Puller {
     const request: PullRequest = this.morePending ? { batch: 1, no_wait: true, expires: nanos(PULL_EXPIRES_MS) } : { batch: 1, expires: nanos(PULL_EXPIRES_MS) };
     return new Promise((resolve, reject) => {
       // The server answers a waiting request by its expiry; past that (and a margin), the request is taken as lost.
-      const deadline = setTimeout(() => this.end(n, undefined), PULL_EXPIRES_MS + PULL_GRACE_MS);
+      const deadline = setTimeout(() => {
+        if (this.waiting?.n === n) this.renew();
+      }, PULL_EXPIRES_MS + PULL_GRACE_MS);
       this.waiting = {
         n,
         settle: (outcome) => {
@@ -814,8 +820,8 @@ class Puller {
       else this.early.push(message);
       return;
     }
-    const n = Number(msg.subject.slice(this.inbox.length + 1));
-    if (this.waiting?.n !== n) return; // a late status of a request given up on
+    const n = msg.subject.startsWith(`${this.inbox}.`) ? Number(msg.subject.slice(this.inbox.length + 1)) : Number.NaN;
+    if (this.waiting?.n !== n) return; // a late status of a request given up on, or of an inbox left
     this.morePending = false;
     // 404 no messages (no_wait), 408 request expired: nothing now. Anything else is an error.
     if (status === 404 || status === 408) this.end(n, undefined);
@@ -825,6 +831,23 @@ class Puller {
   /** Ends the wait for the current request: the caller asks again (or stops). */
   abandon(): void {
     this.waiting?.settle(undefined);
+  }
+
+  /**
+   * Gives up the current request and its inbox: the connection came back (the
+   * server may or may not still hold requests made before, and once our inbox is
+   * subscribed again it would serve them), or a request went unanswered past its
+   * expiry. Requests to the old inbox have nobody listening once it is drained, so
+   * the server drops them rather than hand us a second message while we handle
+   * one; what reaches the old inbox meanwhile is still ours.
+   */
+  renew(): void {
+    const old = this.subscription;
+    this.listen();
+    void withTimeout(old.drain(), CLOSE_TIMEOUT_MS).catch(() => {
+      if (!old.isClosed()) old.unsubscribe();
+    });
+    this.abandon();
   }
 
   /**
