@@ -673,31 +673,21 @@ class NatsSubscription {
 /** A message pulled from a durable: the JetStream delivery's ack protocol on its reply subject. */
 class PulledMessage {
   readonly subject: string;
-  /** `$JS.ACK.<stream>.<durable>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>` (2 more tokens after `ACK` with a domain). */
-  private readonly reply: string;
+  /** 1 on first delivery, counting every redelivery. */
+  readonly deliveryCount: number;
+  /** Messages of the durable still waiting after this one, when it was delivered. */
+  readonly pending: number;
   private readonly msg: Msg;
 
   constructor(msg: Msg) {
     this.msg = msg;
     this.subject = msg.subject;
-    this.reply = msg.reply ?? '';
-  }
-
-  private token(fromEnd: number): number {
-    const tokens = this.reply.split('.');
-    // The v2 form ends with a random token after <pending>.
-    const offset = tokens.length > 9 ? 1 : 0;
-    return Number(tokens[tokens.length - 1 - offset - fromEnd]);
-  }
-
-  /** 1 on first delivery, counting every redelivery. */
-  get deliveryCount(): number {
-    return this.token(4);
-  }
-
-  /** Messages of the durable still waiting after this one, when it was delivered. */
-  get pending(): number {
-    return this.token(0);
+    // `$JS.ACK.<stream>.<durable>.<delivered>.<stream seq>.<consumer seq>.<time>.<pending>`; the v2 form
+    // has a domain and an account hash after `ACK`, and a random token after <pending>.
+    const tokens = (msg.reply ?? '').split('.');
+    const last = tokens.length > 9 ? tokens.length - 2 : tokens.length - 1;
+    this.pending = Number(tokens[last]);
+    this.deliveryCount = Number(tokens[last - 4]);
   }
 
   string(): string {

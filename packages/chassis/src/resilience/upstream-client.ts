@@ -308,20 +308,24 @@ export class UpstreamClient {
    * the trial is due, the call goes through cockatiel, which lets one through.
    */
   private refusedWhileOpen(): AppError | undefined {
-    if (this.breaker.state !== CircuitState.Open) return undefined;
-    const wait = this.openedAt + this.policy.breaker.halfOpenAfterMs - Date.now();
-    if (wait <= 0) return undefined;
-    return withoutStackTrace(
-      () => new AppError('UPSTREAM_CIRCUIT_OPEN', `${this.service} is failing; calls to it are paused`, { headers: { 'retry-after': String(Math.max(1, Math.ceil(wait / 1000))) } }),
-    );
+    if (this.breaker.state !== CircuitState.Open || this.untilTrialMs() <= 0) return undefined;
+    return withoutStackTrace(() => this.circuitOpen());
+  }
+
+  /** Milliseconds until the open breaker lets a trial call through. */
+  private untilTrialMs(): number {
+    return this.openedAt + this.policy.breaker.halfOpenAfterMs - Date.now();
+  }
+
+  /** The answer while the breaker refuses: 503, and Retry-After for when the trial call is due. */
+  private circuitOpen(cause?: unknown): AppError {
+    const wait = Math.max(1, Math.ceil(this.untilTrialMs() / 1000));
+    return new AppError('UPSTREAM_CIRCUIT_OPEN', `${this.service} is failing; calls to it are paused`, { headers: { 'retry-after': String(wait) }, ...(cause ? { cause } : {}) });
   }
 
   private asAppError(error: unknown): AppError {
     if (error instanceof AppError) return error;
-    if (error instanceof BrokenCircuitError || error instanceof IsolatedCircuitError) {
-      const wait = Math.max(1, Math.ceil((this.openedAt + this.policy.breaker.halfOpenAfterMs - Date.now()) / 1000));
-      return new AppError('UPSTREAM_CIRCUIT_OPEN', `${this.service} is failing; calls to it are paused`, { headers: { 'retry-after': String(wait) }, cause: error });
-    }
+    if (error instanceof BrokenCircuitError || error instanceof IsolatedCircuitError) return this.circuitOpen(error);
     if (error instanceof BulkheadRejectedError) {
       return new AppError('UPSTREAM_SATURATED', `${this.service} has too many calls in flight`, { headers: { 'retry-after': '1' }, cause: error });
     }
