@@ -17,6 +17,12 @@ export const BaseConfig = Type.Object({
   SERVICE_NAME: Type.String({ minLength: 1 }),
   HOST: Type.String({ default: '127.0.0.1' }),
   PORT: Type.Integer({ minimum: 0, maximum: 65535 }),
+  /**
+   * The base URL other processes reach this instance on, as registered in the
+   * registry (e.g. `http://$(POD_IP):4002` on Kubernetes). By default the listener's
+   * address, a wildcard one as loopback: right only when every caller is on this host.
+   */
+  ADVERTISE_URL: Type.Optional(Type.String({ format: 'uri', pattern: '^https?://' })),
   LOG_LEVEL: Type.Union(
     [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
     { default: 'info' },

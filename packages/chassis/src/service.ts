@@ -483,7 +483,7 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
       instance: {
         id: instanceId(module.name),
         service: module.name,
-        url: advertisedUrl(config.HOST, (app.server.address() as AddressInfo).port),
+        url: advertisedUrl(config.HOST, (app.server.address() as AddressInfo).port, config.ADVERTISE_URL),
         version: config.SERVICE_VERSION ?? module.version ?? '0.1.0',
         pid: process.pid,
         host: hostname(),

@@ -90,13 +90,59 @@ export function callPolicy(caller: string, dependency: string, overrides: Readon
   return [declared?.['*'], declared?.[dependency as ServiceName], overrides['*'], overrides[dependency]].reduce<CallPolicy>(merge, defaultCallPolicy);
 }
 
-function merge(base: CallPolicy, override: CallPolicyOverride | undefined): CallPolicy {
+/** `override`'s fields over `base`'s, one level deep (a sub-object merges with the base's). */
+function merge<P extends object>(base: P, override: object | undefined): P {
   if (!override) return base;
-  const merged: Record<string, unknown> = { ...base };
+  const merged: Record<string, unknown> = { ...(base as Record<string, unknown>) };
   for (const [key, value] of Object.entries(override)) {
     if (value === undefined) continue;
     const current = (base as unknown as Record<string, unknown>)[key];
     merged[key] = typeof value === 'object' && value !== null && typeof current === 'object' ? { ...current, ...value } : value;
   }
-  return merged as unknown as CallPolicy;
+  return merged as unknown as P;
+}
+
+/**
+ * The policies of commands a service sends over the broker and whose replies
+ * come back later (the checkout saga's commands to catalog, payments and
+ * shipping). The step deadline is the timeout and a compensation resent with
+ * backoff is the retry (both configured on the orchestrator); these add, per
+ * participant, what a call policy has besides:
+ */
+export interface CommandPolicy {
+  /**
+   * Commands awaiting the participant's reply, counted over every replica of the
+   * orchestrator (those it works on and those queued in the broker for it): at
+   * this many, new work that needs the participant is refused at once (503
+   * UPSTREAM_SATURATED) instead of queueing without bound.
+   */
+  readonly bulkhead: { readonly maxInFlight: number };
+  /**
+   * Over the participant's last `windowCalls` outcomes (a reply of any kind is a
+   * success, a deadline passed a failure): opens when more than `failureRatio`
+   * failed with at least `minimumCalls` seen. While open, new work that needs the
+   * participant is refused at once (503 UPSTREAM_CIRCUIT_OPEN); after
+   * `halfOpenAfterMs` one piece of work goes through, and its outcome closes or
+   * reopens it. Work already under way is not affected: it has its deadlines.
+   */
+  readonly breaker: { readonly failureRatio: number; readonly windowCalls: number; readonly minimumCalls: number; readonly halfOpenAfterMs: number };
+  /** Resends (compensations sent again) may add at most `ratio` of the commands sent in the last 10 s, plus `minPerSecond`; beyond, a resend waits a backoff. */
+  readonly retryBudget: { readonly ratio: number; readonly minPerSecond: number };
+}
+
+export const defaultCommandPolicy: CommandPolicy = {
+  bulkhead: { maxInFlight: 5_000 },
+  breaker: { failureRatio: 0.5, windowCalls: 20, minimumCalls: 5, halfOpenAfterMs: 10_000 },
+  retryBudget: { ratio: 0.2, minPerSecond: 2 },
+};
+
+export type CommandPolicyOverride = { readonly [K in keyof CommandPolicy]?: Partial<CommandPolicy[K]> };
+
+/** Declared exceptions, by sender then participant (`'*'` = every participant of the sender). None yet. */
+export const commandPolicies: Partial<Record<ServiceName, Partial<Record<ServiceName | '*', CommandPolicyOverride>>>> = {};
+
+/** The policy of `sender`'s commands to `participant`, with `overrides` (from configuration) on top. */
+export function commandPolicy(sender: string, participant: string, overrides: Readonly<Record<string, CommandPolicyOverride>> = {}): CommandPolicy {
+  const declared = commandPolicies[sender as ServiceName];
+  return [declared?.['*'], declared?.[participant as ServiceName], overrides['*'], overrides[participant]].reduce<CommandPolicy>(merge, defaultCommandPolicy);
 }

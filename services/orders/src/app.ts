@@ -29,6 +29,7 @@ function wire(context: Context): OrdersParts {
     outbox,
     log,
     metrics,
+    commandPolicies: config.COMMAND_POLICY_OVERRIDES,
     settings: {
       stepTimeoutMs: config.SAGA_STEP_TIMEOUT_MS,
       reservationTtlMs: config.RESERVATION_TTL_MS,
@@ -77,10 +78,11 @@ export const ordersService: ServiceModule<typeof OrdersConfig> = {
   routes: async (app, context) => {
     const parts = wire(context);
     orderRoutes(app, parts);
-    // The deadline sweeper: steps past their deadline are compensated, stuck compensations resent.
+    // The deadline sweeper: steps past their deadline are compensated, stuck compensations resent;
+    // then the commands in flight per participant are counted for the bulkheads.
     let sweeping: Promise<unknown> = Promise.resolve();
     const timer = setInterval(() => {
-      sweeping = sweeping.then(() => parts.saga.sweep()).catch((error: unknown) => context.log.error({ err: error }, 'saga deadline sweep failed'));
+      sweeping = sweeping.then(() => parts.saga.sweep()).then(() => parts.saga.countInFlight()).catch((error: unknown) => context.log.error({ err: error }, 'saga deadline sweep failed'));
     }, context.config.SAGA_SWEEP_MS);
     timer.unref();
     app.addHook('onClose', async () => {

@@ -22,6 +22,12 @@ export const OrdersConfig = extendConfig({
   COMPENSATION_BACKOFF_MAX_MS: Type.Integer({ minimum: 1, default: 60_000 }),
   /** From this many attempts a compensation is reported stuck (metric saga_compensations_stuck, error log). */
   COMPENSATION_STUCK_AFTER: Type.Integer({ minimum: 1, default: 5 }),
+  /**
+   * Overrides of the declared policies of the saga's commands, per participant (JSON, e.g.
+   * `{"payments": {"breaker": {"minimumCalls": 10}}}`; see CommandPolicy in
+   * packages/topology/src/call-policies.ts). Checked at start: a field that is not a policy's stops the service.
+   */
+  COMMAND_POLICY_OVERRIDES: Type.String({ default: '{}' }),
   /** Snapshot an order's state every this many events. */
   ORDER_SNAPSHOT_EVERY: Type.Integer({ minimum: 1, default: 10 }),
   /** Key of the Idempotency-Key request fingerprint; generated and kept in the database when unset. */

@@ -317,3 +317,136 @@ describe('POST /api/orders input', () => {
     assert.equal(response.json().code, 'UPSTREAM_UNAVAILABLE');
   });
 });
+
+describe('policies of the saga’s commands (breaker, bulkhead, resend budget per participant)', () => {
+  let guarded: ServiceApp;
+  let guardedContext: ServiceContext;
+  let guardedDb: Database;
+  let drop = async () => {};
+  after(async () => {
+    await guarded?.close();
+    await drop();
+  });
+
+  const body = {
+    items: [{ productId: randomUUID(), quantity: 1 }],
+    shippingAddress: { name: 'Ada', line1: '1 Main St', city: 'Paris', postalCode: '75001', country: 'FR' },
+    payment: { cardNumber: '4242424242424242', expMonth: 12, expYear: 2099, cvc: '123' },
+  };
+
+  before(async () => {
+    const service = await freshDatabase('orders', ordersService.migrations);
+    guardedDb = service.db;
+    drop = service.drop;
+    const config = loadConfig(OrdersConfig, {
+      SERVICE_NAME: 'orders',
+      PORT: '0',
+      IDENTITY_URL: 'http://127.0.0.1:9',
+      CATALOG_URL: 'http://127.0.0.1:9',
+      PAYMENTS_URL: 'http://127.0.0.1:9',
+      SAGA_SWEEP_MS: '20',
+      SAGA_STEP_TIMEOUT_MS: '100',
+      COMMAND_POLICY_OVERRIDES: JSON.stringify({ catalog: { bulkhead: { maxInFlight: 2 } }, payments: { breaker: { minimumCalls: 2, windowCalls: 4, halfOpenAfterMs: 60_000 } } }),
+    });
+    const built = await createService({ ...ordersService, accessTokens: () => tokens.verifier }, config, { db: guardedDb, logger: false });
+    ({ app: guarded, context: guardedContext } = built);
+  });
+
+  async function placeOrder(token: string, key = randomUUID()) {
+    return guarded.inject({ method: 'POST', url: '/api/orders', headers: { ...auth(token), 'idempotency-key': key }, payload: body });
+  }
+
+  async function eventually(what: string, check: () => Promise<boolean>): Promise<void> {
+    const until = Date.now() + 5_000;
+    while (!(await check())) {
+      if (Date.now() > until) assert.fail(`timed out waiting for: ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  }
+
+  it('refuse a new order at once (503 + Retry-After, nothing written) while catalog has its bulkhead’s worth of commands in flight, or payments’ breaker is open after missed deadlines', async () => {
+    const buyer = await customer();
+    const local = new CheckoutSaga({ db: guardedDb, store, projections, outbox: guardedContext.outbox, log: guardedContext.log, settings: { stepTimeoutMs: 60_000, reservationTtlMs: 60_000, compensationBackoffBaseMs: 10, compensationBackoffMaxMs: 1_000, stuckAfterAttempts: 3 } });
+    const ids: string[] = [];
+    for (let i = 0; i < 2; i++) {
+      const id = randomUUID();
+      ids.push(id);
+      await guardedDb.transaction(async (tx) => {
+        const order = await store.append(tx, emptyOrder(id), [orderPlaced(buyer.id)], new Date());
+        await projections.project(tx, order);
+        await local.start(tx, order, new Date());
+      });
+    }
+    // Two reservations awaiting catalog: its bulkhead (2) is full once the sweeper has counted them.
+    let refused = await placeOrder(buyer.token);
+    await eventually('the bulkhead to fill', async () => (refused = await placeOrder(buyer.token)).statusCode === 503);
+    assert.equal(refused.json().code, 'UPSTREAM_SATURATED');
+    assert.equal(refused.headers['retry-after'], '1');
+    assert.match(String(refused.headers['content-type']), /application\/problem\+json/);
+
+    // Catalog answers; the authorizations go unanswered past their deadline (100 ms): payments' breaker opens.
+    const handlersOfGuarded = ordersService.messageHandlers!(guardedContext as Parameters<NonNullable<typeof ordersService.messageHandlers>>[0]) as unknown as Record<string, (d: unknown, c: unknown) => Promise<void>>;
+    for (const id of ids) {
+      const data = { orderId: id, outcome: 'succeeded' };
+      const envelope = { id: randomUUID(), type: 'catalog.reserve-stock-result', version: 1, time: new Date().toISOString(), key: id, correlationId: randomUUID(), causationId: null, data };
+      await guardedDb.transaction((tx) => handlersOfGuarded['catalog.reserve-stock-result.v1']!(data, { tx, envelope, outbox: guardedContext.outbox, log: guardedContext.log, attempt: 1 }));
+    }
+    await eventually('payments’ breaker to open', async () => (refused = await placeOrder(buyer.token)).json().code === 'UPSTREAM_CIRCUIT_OPEN');
+    assert.equal(refused.statusCode, 503);
+    assert.ok(Number(refused.headers['retry-after']) >= 59, `Retry-After until the trial: ${refused.headers['retry-after']}`);
+    const metrics = await guarded.inject({ method: 'GET', url: '/metrics' });
+    assert.match(metrics.body, /saga_command_circuit_state\{participant="payments"[^}]*\} 2\n/);
+    assert.match(metrics.body, /saga_command_outcomes_total\{participant="payments",outcome="timed_out"[^}]*\} [2-9]/);
+
+    // Nothing was written for the refused orders: only the two placed above exist, and their keys were never used.
+    const { rows } = await guardedDb.query<{ orders: number; keys: number }>('SELECT (SELECT count(*)::int FROM order_summaries) AS orders, (SELECT count(*)::int FROM idempotency_keys) AS keys');
+    assert.deepEqual(rows[0], { orders: 2, keys: 0 });
+  });
+
+  it('defer a compensation’s resend by a backoff when the participant’s resend budget is spent', async () => {
+    const buyer = await customer();
+    const local = new CheckoutSaga({
+      db: guardedDb,
+      store,
+      projections,
+      outbox: guardedContext.outbox,
+      log: guardedContext.log,
+      commandPolicies: { payments: { retryBudget: { ratio: 0, minPerSecond: 0 } } },
+      settings: { stepTimeoutMs: 60_000, reservationTtlMs: 60_000, compensationBackoffBaseMs: 10, compensationBackoffMaxMs: 1_000, stuckAfterAttempts: 3 },
+    });
+    const id = randomUUID();
+    await guardedDb.transaction(async (tx) => {
+      const order = await store.append(tx, emptyOrder(id), [orderPlaced(buyer.id)], new Date());
+      await projections.project(tx, order);
+      await local.start(tx, order, new Date());
+      // The customer cancels at once: the reservation in flight is released (catalog), nothing else.
+      await local.handle(tx, id, { kind: 'cancel' }, new Date());
+    });
+    const releases = async () => (await guardedDb.query('SELECT count(*)::int AS n FROM outbox WHERE key = $1 AND message_name = $2', [id, 'catalog.release-stock.v1'])).rows[0]!['n'];
+    assert.equal(await releases(), 1);
+    // Catalog's budget is the default: the unanswered release is resent.
+    await guardedDb.transaction((tx) => local.handle(tx, id, { kind: 'deadline' }, new Date(Date.now() + 61_000)));
+    assert.equal(await releases(), 2);
+
+    // Payments' budget is zero: a void past its deadline waits a backoff instead of going out again.
+    const paying = randomUUID();
+    await guardedDb.transaction(async (tx) => {
+      const order = await store.append(tx, emptyOrder(paying), [orderPlaced(buyer.id)], new Date());
+      await projections.project(tx, order);
+      await local.start(tx, order, new Date());
+    });
+    const data = { orderId: paying, outcome: 'succeeded' as const };
+    await guardedDb.transaction((tx) => local.handle(tx, paying, { kind: 'reply', reply: { ...data, action: 'reserve-stock' } }, new Date()));
+    await guardedDb.transaction((tx) => local.handle(tx, paying, { kind: 'cancel' }, new Date()));
+    const voids = async () => (await guardedDb.query('SELECT count(*)::int AS n FROM outbox WHERE key = $1 AND message_name = $2', [paying, 'payments.void-payment.v1'])).rows[0]!['n'];
+    assert.equal(await voids(), 1);
+    const now = new Date(Date.now() + 61_000);
+    await guardedDb.transaction((tx) => local.handle(tx, paying, { kind: 'deadline' }, now));
+    assert.equal(await voids(), 1);
+    const { rows } = await guardedDb.query<{ attempts: number; deadline_at: Date }>('SELECT attempts, deadline_at FROM sagas WHERE order_id = $1', [paying]);
+    assert.equal(rows[0]!.attempts, 1);
+    assert.ok(rows[0]!.deadline_at.getTime() > now.getTime() && rows[0]!.deadline_at.getTime() <= now.getTime() + 1_000);
+    const timeline = await local.timeline(guardedDb, paying);
+    assert.ok(timeline!.timeline.some((entry) => entry.action === 'resend deferred' && entry.step === 'void-payment'));
+  });
+});

@@ -136,8 +136,9 @@ export function parseInstanceMetadata(text: string | undefined): Record<string, 
   return labels;
 }
 
-/** The base URL callers reach a listener on `host:port` with: a wildcard address becomes loopback. */
-export function advertisedUrl(host: string, port: number): string {
+/** The base URL callers reach a listener on `host:port` with: `advertise` (ADVERTISE_URL) when set, else the listener's, a wildcard address as loopback. */
+export function advertisedUrl(host: string, port: number, advertise?: string): string {
+  if (advertise) return advertise.replace(/\/+$/, '');
   const reachable = host === '' || host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host;
   return `http://${reachable.includes(':') ? `[${reachable}]` : reachable}:${port}`;
 }

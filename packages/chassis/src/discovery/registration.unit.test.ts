@@ -16,6 +16,14 @@ describe('registration helpers', () => {
     assert.equal(advertisedUrl('::', 4002), 'http://127.0.0.1:4002');
     assert.equal(advertisedUrl('10.0.0.7', 80), 'http://10.0.0.7:80');
     assert.equal(advertisedUrl('::1', 4002), 'http://[::1]:4002');
+    // ADVERTISE_URL wins (an address other hosts can reach, e.g. the pod's).
+    assert.equal(advertisedUrl('0.0.0.0', 4002, 'http://10.1.2.3:4002/'), 'http://10.1.2.3:4002');
+  });
+
+  it('refuse an ADVERTISE_URL that is not an http(s) URL', () => {
+    const base = { SERVICE_NAME: 'catalog', PORT: '4002' };
+    assert.equal(loadConfig(BaseConfig, { ...base, ADVERTISE_URL: 'http://10.1.2.3:4002' }).ADVERTISE_URL, 'http://10.1.2.3:4002');
+    assert.throws(() => loadConfig(BaseConfig, { ...base, ADVERTISE_URL: '10.1.2.3:4002' }), /ADVERTISE_URL/);
   });
 
   it('make ids unique per process and keys safe for KV', () => {

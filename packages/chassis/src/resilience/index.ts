@@ -1,3 +1,4 @@
+export * from './command-guard.ts';
 export * from './load-balancer.ts';
 export * from './retry-budget.ts';
 export * from './upstream-client.ts';

@@ -90,6 +90,27 @@ describe('UpstreamClient', () => {
     assert.equal(sick.seen.length, 1 + 3);
   });
 
+  it('sends a POST whose connection was refused (an instance that just stopped) to another instance, but never one the server received', async () => {
+    const stopped = await started(ok);
+    const gone = stopped.url;
+    await new Promise((resolve) => stopped.server.close(resolve));
+    const healthy = await started(ok);
+    const dep = client([gone, healthy.url], { balancer: 'round-robin' });
+    for (let i = 0; i < 4; i++) {
+      const response = await dep.request({ method: 'POST', path: '/orders', body: { i } });
+      assert.equal(response.status, 200);
+    }
+    assert.equal(healthy.seen.length, 4);
+
+    // A connection reset after the server read the request: it may have acted on it, so no second attempt.
+    const resetting = await started((req) => req.socket.destroy());
+    const reset = client([resetting.url, healthy.url], { balancer: 'round-robin' });
+    const failure = await rejection(reset.request({ method: 'POST', path: '/orders', body: { a: 1 } }));
+    assert.equal(failure.code, 'UPSTREAM_UNAVAILABLE');
+    assert.equal(resetting.seen.length, 1);
+    assert.equal(healthy.seen.length, 4);
+  });
+
   it('opens the breaker when most of the last calls failed, answers at once while open, closes after a good trial call', async () => {
     let failing = true;
     const flaky = await started((req, res) => (failing ? unavailable(req, res) : ok(req, res)));

@@ -45,7 +45,10 @@ export interface Attempt {
 }
 
 export interface ExecuteOptions<T> {
-  /** Only idempotent calls are retried (GET, HEAD, PUT, DELETE, or a POST with an idempotency key). */
+  /**
+   * Only idempotent calls are retried (GET, HEAD, PUT, DELETE, or a POST with an
+   * idempotency key) — except after a refused connection, when nothing was sent.
+   */
   idempotent: boolean;
   /** An answer that counts as a failure of the instance (retried, seen by the breaker); by default none. */
   isFailure?: (result: T) => boolean;
@@ -164,7 +167,8 @@ export class UpstreamClient {
    *
    * The policies are called directly, not through cockatiel's `wrap()` and retry
    * policy: the call takes a bulkhead slot, then its attempts (at most the
-   * policy's for an idempotent call, one otherwise) each pass the breaker, with
+   * policy's; a call that is not idempotent gets a second one only when its
+   * connection was refused) each pass the breaker, with
    * the retry loop ours — it knows which attempt is the last, so no budget is
    * spent on a retry that will not happen, and the happy path costs no merged
    * contexts or extra promise layers per call.
@@ -176,7 +180,8 @@ export class UpstreamClient {
       this.metrics?.completed(this.service, 'circuit_open', 0);
       throw refused;
     }
-    const call = new Call(attempt, options, options.timeoutMs ?? this.policy.timeoutMs, options.idempotent ? this.policy.retry.maxAttempts : 1);
+    // Every call may need a second attempt: a refused connection is retried for any method (nothing was sent).
+    const call = new Call(attempt, options, options.timeoutMs ?? this.policy.timeoutMs, this.policy.retry.maxAttempts);
     const started = performance.now();
     try {
       const result = await this.bulkhead.execute(() => this.attempts(call), options.signal);
@@ -248,7 +253,10 @@ export class UpstreamClient {
   /**
    * The attempts of one call, inside its bulkhead slot: each through the breaker;
    * a failure (an error, or an answer `isFailure` judges one) is retried while
-   * attempts are left, it is transient and the retry budget allows one more.
+   * attempts are left, it is transient and the retry budget allows one more. A
+   * call that is not idempotent is retried only when its request never left: the
+   * instance refused the connection (one that just stopped, before callers' views
+   * of the registry caught up).
    */
   private async attempts<T>(call: Call<T>): Promise<T> {
     let backoff: IBackoff<unknown> | undefined;
@@ -256,9 +264,9 @@ export class UpstreamClient {
       const last = n === call.maxAttempts - 1;
       try {
         const value = await this.breaker.execute(() => this.attempt(call, n));
-        if (!call.failed || last || call.options.signal?.aborted || !this.takeRetry()) return value;
+        if (!call.failed || last || !call.options.idempotent || call.options.signal?.aborted || !this.takeRetry()) return value;
       } catch (error) {
-        if (last || !transient(error) || !this.takeRetry()) throw error;
+        if (last || !transient(error) || (!call.options.idempotent && !neverSent(error)) || !this.takeRetry()) throw error;
       }
       backoff = backoff ? backoff.next(undefined) : this.backoff.next();
       if (backoff.duration > 0) {
@@ -288,8 +296,8 @@ export class UpstreamClient {
       throw isTimeout(error) ? new AttemptTimedOut(`${this.service} did not answer within ${call.timeoutMs} ms`, { cause: error }) : error;
     } finally {
       this.balancer.end(endpoint, failed);
-      // A retry prefers an instance not tried yet (remembered only when there can be one).
-      if (failed && call.maxAttempts > 1) (call.tried ??= new Set()).add(endpoint.id);
+      // A retry prefers an instance not tried yet.
+      if (failed) (call.tried ??= new Set()).add(endpoint.id);
     }
   }
 
@@ -390,6 +398,11 @@ function transient(failure: unknown): boolean {
   return !(failure instanceof CallerGaveUp || failure instanceof BrokenCircuitError || failure instanceof IsolatedCircuitError || failure instanceof BulkheadRejectedError || failure instanceof AppError);
 }
 
+/** Whether an attempt failed before its request left: the connection was refused, so any call may go elsewhere. */
+function neverSent(failure: unknown): boolean {
+  return (failure as { code?: string } | null)?.code === 'ECONNREFUSED';
+}
+
 /** The signal an attempt runs under: the caller's, plus a precise timer for a deadline undici's coarse timers would overshoot. */
 function attemptSignal(caller: AbortSignal | undefined, timeoutMs: number): AbortSignal | undefined {
   if (timeoutMs >= PRECISE_DEADLINE_BELOW_MS) return caller;
@@ -403,7 +416,7 @@ function isTimeout(error: unknown): boolean {
   return code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
 }
 
-function breakerStateName(state: CircuitState): BreakerState {
+export function breakerStateName(state: CircuitState): BreakerState {
   switch (state) {
     case CircuitState.Open:
       return 'open';

@@ -59,46 +59,47 @@ export class Upstreams {
 }
 
 /**
- * CALL_POLICY_OVERRIDES, checked against the shape of the declared policies:
+ * CALL_POLICY_OVERRIDES (or, with `defaultCommandPolicy` as the shape,
+ * COMMAND_POLICY_OVERRIDES), checked against the shape of the declared policies:
  * JSON of `{ dependency: { field: value } }`, every field and sub-field one the
  * policy has, with a value of the same type. A typo is a configuration error,
  * not a silently ignored setting.
  */
-export function parseOverrides(text: string): Record<string, CallPolicyOverride> {
+export function parseOverrides<O = CallPolicyOverride>(text: string, variable = 'CALL_POLICY_OVERRIDES', shape: object = defaultCallPolicy): Record<string, O> {
   let parsed: unknown;
   try {
     parsed = JSON.parse(text || '{}');
   } catch {
-    throw new ConfigError(['CALL_POLICY_OVERRIDES: is not JSON']);
+    throw new ConfigError([`${variable}: is not JSON`]);
   }
-  if (!isObject(parsed)) throw new ConfigError(['CALL_POLICY_OVERRIDES: must be an object by dependency']);
+  if (!isObject(parsed)) throw new ConfigError([`${variable}: must be an object by dependency`]);
   const problems: string[] = [];
   for (const [dependency, override] of Object.entries(parsed)) {
     if (!isObject(override)) {
-      problems.push(`CALL_POLICY_OVERRIDES: "${dependency}" must be an object`);
+      problems.push(`${variable}: "${dependency}" must be an object`);
       continue;
     }
-    checkShape(override, defaultCallPolicy as unknown as Record<string, unknown>, dependency, problems);
+    checkShape(override, shape as Record<string, unknown>, dependency, variable, problems);
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return parsed as Record<string, CallPolicyOverride>;
+  return parsed as Record<string, O>;
 }
 
-function checkShape(value: Record<string, unknown>, shape: Record<string, unknown>, path: string, problems: string[]): void {
+function checkShape(value: Record<string, unknown>, shape: Record<string, unknown>, path: string, variable: string, problems: string[]): void {
   for (const [key, given] of Object.entries(value)) {
     const where = `${path}.${key}`;
     if (!(key in shape)) {
-      problems.push(`CALL_POLICY_OVERRIDES: "${where}" is not a policy field (${Object.keys(shape).join(', ')})`);
+      problems.push(`${variable}: "${where}" is not a policy field (${Object.keys(shape).join(', ')})`);
       continue;
     }
     const expected = shape[key];
     if (isObject(expected)) {
-      if (isObject(given)) checkShape(given, expected, where, problems);
-      else problems.push(`CALL_POLICY_OVERRIDES: "${where}" must be an object`);
+      if (isObject(given)) checkShape(given, expected, where, variable, problems);
+      else problems.push(`${variable}: "${where}" must be an object`);
     } else if (key === 'balancer') {
-      if (given !== 'round-robin' && given !== 'least-outstanding') problems.push(`CALL_POLICY_OVERRIDES: "${where}" must be "round-robin" or "least-outstanding"`);
+      if (given !== 'round-robin' && given !== 'least-outstanding') problems.push(`${variable}: "${where}" must be "round-robin" or "least-outstanding"`);
     } else if (typeof given !== 'number' || !Number.isFinite(given) || given < 0) {
-      problems.push(`CALL_POLICY_OVERRIDES: "${where}" must be a number ≥ 0`);
+      problems.push(`${variable}: "${where}" must be a number ≥ 0`);
     }
   }
 }

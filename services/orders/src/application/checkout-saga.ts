@@ -8,13 +8,14 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import type { Database, Outbox, Queryable } from '@bazaar/chassis';
+import { CommandGuards, type Database, type Outbox, type Queryable } from '@bazaar/chassis';
+import type { CommandPolicyOverride } from '@bazaar/topology';
 import { NotCancellableError, onCancel, onDeadline, onReply, pendingCommand, type Action, type Reply } from '../domain/checkout.ts';
 import type { OrderEvent } from '../domain/order-events.ts';
 import type { Order } from '../domain/order.ts';
 import type { OrderEventStore } from '../persistence/order-event-store.ts';
 import type { OrderProjections } from '../persistence/order-projections.ts';
-import { sendCommand } from './saga-commands.ts';
+import { participantOf, sagaParticipants, sendCommand } from './saga-commands.ts';
 
 export interface SagaSettings {
   /** How long a step may take before the saga gives up on it and compensates. */
@@ -50,9 +51,20 @@ export class CheckoutSaga {
   };
   private readonly outcomes: Counter<'outcome'> | undefined;
   private readonly retries: Counter<'compensation'> | undefined;
+  /** The policies of the commands to each participant: breaker, bulkhead, resend budget. */
+  readonly guards: CommandGuards;
+  /** Commands awaiting each participant's reply, over every replica, as of the last count. */
+  private inFlight = new Map<string, number>();
 
-  constructor(options: CheckoutSaga['options'] & { metrics?: Registry }) {
+  constructor(options: CheckoutSaga['options'] & { metrics?: Registry; commandPolicies?: string | Record<string, CommandPolicyOverride> }) {
     this.options = options;
+    this.guards = new CommandGuards({
+      sender: 'orders',
+      participants: sagaParticipants,
+      inFlight: (participant) => this.inFlight.get(participant) ?? 0,
+      ...(options.commandPolicies !== undefined ? { overrides: options.commandPolicies } : {}),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+    });
     if (options.metrics) {
       const registers = [options.metrics];
       this.outcomes = new Counter({ name: 'checkout_sagas_completed_total', help: 'Checkout sagas that ended, by outcome', labelNames: ['outcome'], registers });
@@ -77,6 +89,23 @@ export class CheckoutSaga {
         },
       });
     }
+  }
+
+  /**
+   * Refuses (503, before anything is written) a new order while a participant it
+   * needs is cut off by its breaker or has too many commands in flight: the
+   * customer gets a clear answer instead of a saga that would wait or time out.
+   */
+  admit(): void {
+    this.guards.admit(sagaParticipants);
+  }
+
+  /** Counts the commands awaiting each participant's reply (sagas in flight, by what they await), for the bulkheads. */
+  async countInFlight(db: Queryable = this.options.db): Promise<void> {
+    const { rows } = await db.query<{ awaiting: Action; n: number }>('SELECT awaiting, count(*)::int AS n FROM sagas WHERE deadline_at IS NOT NULL AND awaiting IS NOT NULL GROUP BY awaiting');
+    const counts = new Map<string, number>();
+    for (const row of rows) counts.set(participantOf(row.awaiting), (counts.get(participantOf(row.awaiting)) ?? 0) + row.n);
+    this.inFlight = counts;
   }
 
   /** Starts the saga of a just-placed order (in the transaction that placed it): at most one per order. */
@@ -107,8 +136,10 @@ export class CheckoutSaga {
       input.kind === 'reply' ? onReply(order, input.reply, at) : input.kind === 'deadline' ? onDeadline(order, at) : onCancel(order, at);
     if (input.kind === 'reply') {
       const { action, outcome, code } = input.reply;
+      if (saga.awaiting === action) this.guards.replied(participantOf(action));
       await this.note(tx, orderId, events.length > 0 ? 'reply' : 'reply ignored', action, outcome + (code ? ` ${code}` : ''));
     } else if (input.kind === 'deadline') {
+      if (saga.awaiting) this.guards.timedOut(participantOf(saga.awaiting as Action));
       await this.note(tx, orderId, 'deadline passed', saga.awaiting, `attempt ${saga.attempts}`);
     } else {
       await this.note(tx, orderId, 'cancel requested', null, null);
@@ -129,6 +160,12 @@ export class CheckoutSaga {
       await this.note(tx, orderId, status.toLowerCase(), null, next.failure?.reason ?? null);
     } else if (nextAction !== waitingOn) {
       await this.send(tx, next, nextAction, now, 1);
+    } else if (input.kind === 'deadline' && !this.guards.tryResend(participantOf(nextAction))) {
+      // The participant's resend budget is spent (many compensations unanswered at once: it is
+      // down or drowning): this one waits a backoff instead of adding to the load.
+      const wait = Math.max(this.options.settings.compensationBackoffBaseMs, this.backoff(saga.attempts));
+      await tx.query('UPDATE sagas SET deadline_at = $2, updated_at = $3 WHERE order_id = $1', [orderId, new Date(now.getTime() + wait), now]);
+      await this.note(tx, orderId, 'resend deferred', nextAction, `retry budget spent; next try in ${wait} ms`);
     } else if (input.kind === 'deadline') {
       // A compensation went unanswered: send it again, waiting longer each time.
       const attempt = saga.attempts + 1;
@@ -196,6 +233,7 @@ export class CheckoutSaga {
 
   private async send(tx: Queryable, order: Order, action: Action, now: Date, attempt: number): Promise<void> {
     await sendCommand(tx, this.options.outbox, order, action, now, this.options.settings.reservationTtlMs);
+    if (attempt === 1) this.guards.sent(participantOf(action));
     const status = order.phase === 'compensating' ? 'COMPENSATING' : 'RUNNING';
     await tx.query('UPDATE sagas SET status = $2, awaiting = $3, deadline_at = $4, attempts = $5, updated_at = $6 WHERE order_id = $1', [
       order.id,

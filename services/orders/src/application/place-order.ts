@@ -69,6 +69,7 @@ export class PlaceOrder {
     const fingerprint = await this.fingerprint(body);
     const earlier = await this.answered(this.deps.db, customerId, idempotencyKey, fingerprint);
     if (earlier) return earlier;
+    this.deps.saga.admit();
 
     const lines = mergeLines(body.items);
     if (lines.length > 50) throw new AppError('VALIDATION_FAILED', 'An order has at most 50 different products');

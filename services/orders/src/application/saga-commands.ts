@@ -21,6 +21,14 @@ const participants: Record<Action, 'catalog' | 'payments' | 'shipping'> = {
 
 export const sagaActions = Object.keys(participants) as Action[];
 
+/** The services that take part in checkout: every order needs each of them. */
+export const sagaParticipants = [...new Set(Object.values(participants))];
+
+/** The service that runs `action`. */
+export function participantOf(action: Action): string {
+  return participants[action];
+}
+
 /** The reply that answers `action`, e.g. `payments.void-payment-result.v1`. */
 export function replyName(action: Action): MessageName {
   return `${participants[action]}.${action}-result.v1` as MessageName;
