@@ -228,6 +228,8 @@ class EmbeddedSubscription {
   private inFlight = 0;
   private pumping = false;
   private pumpAgain = false;
+  /** Whether deliveries may be waiting that only a claim after the ones in flight settle can take. */
+  private recheckOnSettle = false;
   private readonly settled = new Set<Promise<void>>();
   private poll: NodeJS.Timeout | undefined;
   private reconnect: NodeJS.Timeout | undefined;
@@ -260,7 +262,11 @@ class EmbeddedSubscription {
       this.scheduleReconnect();
     });
     client.on('notification', (n) => {
-      if (n.payload === this.group) this.pump();
+      if (n.payload !== this.group) return;
+      // A message that arrives while this group's deliveries are in flight may be held back
+      // behind one of them (same key): claim again once they settle.
+      if (this.inFlight > 0) this.recheckOnSettle = true;
+      this.pump();
     });
     await client.connect();
     await client.query('LISTEN bazaar_broker');
@@ -293,9 +299,14 @@ class EmbeddedSubscription {
         do {
           this.pumpAgain = false;
           while (!this.closed && this.inFlight < this.options.concurrency) {
-            const claimed = await this.claim(this.options.concurrency - this.inFlight);
+            const room = this.options.concurrency - this.inFlight;
+            const claimed = await this.claim(room);
             for (const row of claimed) this.dispatch(row);
-            if (claimed.length === 0) break;
+            // Fewer than asked for: nothing else was claimable (one round trip less per message
+            // than asking again). A full claim may have left more: those are claimed once
+            // deliveries settle.
+            if (claimed.length < room) break;
+            this.recheckOnSettle = true;
           }
         } while (this.pumpAgain && !this.closed && this.inFlight < this.options.concurrency);
       } catch {
@@ -358,7 +369,13 @@ class EmbeddedSubscription {
       .finally(() => {
         this.inFlight -= 1;
         this.settled.delete(running);
-        this.pump();
+        // Claim again only when something may be waiting: a message that arrived meanwhile
+        // (maybe behind this one's key) or a backlog a full claim left. Otherwise the next
+        // notification or the poll brings the next message.
+        if (this.recheckOnSettle) {
+          if (this.inFlight === 0) this.recheckOnSettle = false;
+          this.pump();
+        }
       });
     this.settled.add(running);
   }

@@ -117,7 +117,9 @@ export class CheckoutSaga {
       this.deadline(now, 0),
       now,
     ]);
-    await this.send(tx, order, action, now, 1);
+    const notes = new SagaNotes(order.id);
+    await this.send(tx, order, action, now, 1, notes);
+    await notes.write(tx);
   }
 
   /**
@@ -132,17 +134,18 @@ export class CheckoutSaga {
     if (!saga || !order) return null;
 
     const at = now.toISOString();
+    const notes = new SagaNotes(orderId);
     const events: OrderEvent[] =
       input.kind === 'reply' ? onReply(order, input.reply, at) : input.kind === 'deadline' ? onDeadline(order, at) : onCancel(order, at);
     if (input.kind === 'reply') {
       const { action, outcome, code } = input.reply;
       if (saga.awaiting === action) this.guards.replied(participantOf(action));
-      await this.note(tx, orderId, events.length > 0 ? 'reply' : 'reply ignored', action, outcome + (code ? ` ${code}` : ''));
+      notes.add(events.length > 0 ? 'reply' : 'reply ignored', action, outcome + (code ? ` ${code}` : ''));
     } else if (input.kind === 'deadline') {
       if (saga.awaiting) this.guards.timedOut(participantOf(saga.awaiting as Action));
-      await this.note(tx, orderId, 'deadline passed', saga.awaiting, `attempt ${saga.attempts}`);
+      notes.add('deadline passed', saga.awaiting, `attempt ${saga.attempts}`);
     } else {
-      await this.note(tx, orderId, 'cancel requested', null, null);
+      notes.add('cancel requested', null, null);
     }
 
     const waitingOn = pendingCommand(order);
@@ -157,15 +160,15 @@ export class CheckoutSaga {
       const status = next.status === 'CONFIRMED' ? 'CONFIRMED' : 'CANCELLED';
       await tx.query('UPDATE sagas SET status = $2, awaiting = NULL, deadline_at = NULL, attempts = 0, updated_at = $3 WHERE order_id = $1', [orderId, status, now]);
       if (saga.status === 'RUNNING' || saga.status === 'COMPENSATING') this.outcomes?.inc({ outcome: status.toLowerCase() });
-      await this.note(tx, orderId, status.toLowerCase(), null, next.failure?.reason ?? null);
+      notes.add(status.toLowerCase(), null, next.failure?.reason ?? null);
     } else if (nextAction !== waitingOn) {
-      await this.send(tx, next, nextAction, now, 1);
+      await this.send(tx, next, nextAction, now, 1, notes);
     } else if (input.kind === 'deadline' && !this.guards.tryResend(participantOf(nextAction))) {
       // The participant's resend budget is spent (many compensations unanswered at once: it is
       // down or drowning): this one waits a backoff instead of adding to the load.
       const wait = Math.max(this.options.settings.compensationBackoffBaseMs, this.backoff(saga.attempts));
       await tx.query('UPDATE sagas SET deadline_at = $2, updated_at = $3 WHERE order_id = $1', [orderId, new Date(now.getTime() + wait), now]);
-      await this.note(tx, orderId, 'resend deferred', nextAction, `retry budget spent; next try in ${wait} ms`);
+      notes.add('resend deferred', nextAction, `retry budget spent; next try in ${wait} ms`);
     } else if (input.kind === 'deadline') {
       // A compensation went unanswered: send it again, waiting longer each time.
       const attempt = saga.attempts + 1;
@@ -175,13 +178,14 @@ export class CheckoutSaga {
       } else {
         this.options.log.warn({ orderId, compensation: nextAction, attempt }, 'compensation unanswered; sending it again');
       }
-      await this.send(tx, next, nextAction, now, attempt);
+      await this.send(tx, next, nextAction, now, attempt, notes);
     } else if (input.kind === 'reply' && input.reply.outcome === 'failed' && input.reply.action === nextAction) {
       // A compensation answered no (a participant that cannot undo yet): try again after a backoff.
       const wait = this.backoff(saga.attempts);
       this.options.log.warn({ orderId, compensation: nextAction, code: input.reply.code, retryInMs: wait }, 'compensation failed; will retry');
       await tx.query('UPDATE sagas SET deadline_at = $2, updated_at = $3 WHERE order_id = $1', [orderId, new Date(now.getTime() + wait), now]);
     }
+    await notes.write(tx);
     return next;
   }
 
@@ -231,7 +235,7 @@ export class CheckoutSaga {
     };
   }
 
-  private async send(tx: Queryable, order: Order, action: Action, now: Date, attempt: number): Promise<void> {
+  private async send(tx: Queryable, order: Order, action: Action, now: Date, attempt: number, notes: SagaNotes): Promise<void> {
     await sendCommand(tx, this.options.outbox, order, action, now, this.options.settings.reservationTtlMs);
     if (attempt === 1) this.guards.sent(participantOf(action));
     const status = order.phase === 'compensating' ? 'COMPENSATING' : 'RUNNING';
@@ -243,7 +247,7 @@ export class CheckoutSaga {
       attempt,
       now,
     ]);
-    await this.note(tx, order.id, attempt > 1 ? 'command resent' : 'command sent', action, attempt > 1 ? `attempt ${attempt}` : null);
+    notes.add(attempt > 1 ? 'command resent' : 'command sent', action, attempt > 1 ? `attempt ${attempt}` : null);
   }
 
   /** A step's deadline; a compensation sent again waits longer each time (capped). */
@@ -279,7 +283,35 @@ export class CheckoutSaga {
     }
   }
 
-  private async note(tx: Queryable, orderId: string, action: string, step: string | null, detail: string | null): Promise<void> {
-    await tx.query('INSERT INTO saga_timeline (order_id, action, step, detail) VALUES ($1, $2, $3, $4)', [orderId, action, step, detail]);
+}
+
+/**
+ * The timeline entries of one decision: stamped when noted, written together in
+ * one statement at the end of the decision's transaction.
+ */
+class SagaNotes {
+  private readonly orderId: string;
+  private readonly actions: string[] = [];
+  private readonly steps: Array<string | null> = [];
+  private readonly details: Array<string | null> = [];
+  private readonly times: Date[] = [];
+
+  constructor(orderId: string) {
+    this.orderId = orderId;
+  }
+
+  add(action: string, step: string | null, detail: string | null): void {
+    this.actions.push(action);
+    this.steps.push(step);
+    this.details.push(detail);
+    this.times.push(new Date());
+  }
+
+  async write(tx: Queryable): Promise<void> {
+    if (this.actions.length === 0) return;
+    await tx.query(
+      'INSERT INTO saga_timeline (order_id, action, step, detail, at) SELECT $1, a, s, d, t FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS n(a, s, d, t, i) ORDER BY i',
+      [this.orderId, this.actions, this.steps, this.details, this.times],
+    );
   }
 }

@@ -26,18 +26,23 @@ export class OrderEventStore {
     this.snapshotEvery = options.snapshotEvery ?? 10;
   }
 
-  /** The order folded from its snapshot and later events; null when the stream is empty. */
+  /** The order folded from its snapshot and later events; null when the stream is empty. One round trip. */
   async load(db: Queryable, orderId: string): Promise<Order | null> {
-    const { rows: snapshots } = await db.query<{ version: number; state: Order }>(
-      'SELECT version, state FROM order_snapshots WHERE order_id = $1 AND state_version = $2',
+    // The usable snapshot (if any) comes first, then the events after it.
+    const { rows } = await db.query<EventRow & { snapshot: Order | null }>(
+      `WITH snap AS (SELECT version, state FROM order_snapshots WHERE order_id = $1 AND state_version = $2)
+       SELECT 0 AS part, NULL::int AS version, NULL::text AS type, NULL::int AS schema_version, NULL::jsonb AS data, NULL::timestamptz AS recorded_at, state AS snapshot FROM snap
+       UNION ALL
+       SELECT 1, version, type, schema_version, data, recorded_at, NULL FROM order_events
+        WHERE order_id = $1 AND version > COALESCE((SELECT version FROM snap), 0)
+       ORDER BY part, version`,
       [orderId, ORDER_STATE_VERSION],
     );
-    let order = snapshots[0]?.state ?? emptyOrder(orderId);
-    const { rows } = await db.query<EventRow>(
-      'SELECT version, type, schema_version, data, recorded_at FROM order_events WHERE order_id = $1 AND version > $2 ORDER BY version',
-      [orderId, order.version],
-    );
-    for (const row of rows) order = evolve(order, upcast({ type: row.type, schemaVersion: row.schema_version, data: row.data }), row.recorded_at.toISOString());
+    let order = rows[0]?.snapshot ?? emptyOrder(orderId);
+    for (const row of rows) {
+      if (row.snapshot) continue;
+      order = evolve(order, upcast({ type: row.type, schemaVersion: row.schema_version, data: row.data }), row.recorded_at.toISOString());
+    }
     return order.version === 0 ? null : order;
   }
 
