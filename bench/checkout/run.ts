@@ -480,7 +480,7 @@ function report(results: Map<string, SubjectResult>, label: (name: string) => st
     if (!r.breakdown || r.breakdown.orders === 0) continue;
     out.push(
       '',
-      `#### Where an uncontended saga checkout's time goes (1 client; ${r.breakdown.orders} checkouts without a resend or deadline; the orders service's saga timeline, stamped by PostgreSQL, and the client's clock)`,
+      `#### Where an uncontended saga checkout's time goes (1 client; ${r.breakdown.orders} checkouts without a resend or deadline; the orders service's saga timeline, stamped by the orders process when each entry is noted, and the client's clock)`,
       '',
       `| ${label(name)}: segment | median ms | p95 ms |`,
       '|---|---:|---:|',

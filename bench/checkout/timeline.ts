@@ -1,6 +1,6 @@
 /**
  * Where a saga checkout's time goes, from the orders service's saga timeline (each
- * command written and each reply handled, stamped by PostgreSQL's clock_timestamp())
+ * command written and each reply handled, stamped by the orders process's clock as it decides)
  * and the client's own send and seen instants — all on this machine's clock.
  */
 import pg from 'pg';

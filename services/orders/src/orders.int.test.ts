@@ -33,12 +33,7 @@ before(async () => {
     await service.drop();
   };
   tokens = await testTokens();
-  const config = loadConfig(OrdersConfig, {
-    SERVICE_NAME: 'orders',
-    PORT: '0',
-    IDENTITY_URL: 'http://127.0.0.1:9',
-    CATALOG_URL: 'http://127.0.0.1:9',
-    PAYMENTS_URL: 'http://127.0.0.1:9',
+  const config = ordersConfig({
     SAGA_SWEEP_MS: '3600000',
     SAGA_STEP_TIMEOUT_MS: '1000',
     COMPENSATION_BACKOFF_BASE_MS: '10',
@@ -58,6 +53,18 @@ before(async () => {
     settings: { stepTimeoutMs: 1_000, reservationTtlMs: 60_000, compensationBackoffBaseMs: 10, compensationBackoffMaxMs: 1_000, stuckAfterAttempts: 3 },
   });
 });
+
+/** Orders' configuration for a test instance: every dependency unreachable (port 9), plus `settings`. */
+function ordersConfig(settings: Record<string, string>) {
+  return loadConfig(OrdersConfig, {
+    SERVICE_NAME: 'orders',
+    PORT: '0',
+    IDENTITY_URL: 'http://127.0.0.1:9',
+    CATALOG_URL: 'http://127.0.0.1:9',
+    PAYMENTS_URL: 'http://127.0.0.1:9',
+    ...settings,
+  });
+}
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
 
@@ -338,12 +345,7 @@ describe('policies of the saga’s commands (breaker, bulkhead, resend budget pe
     const service = await freshDatabase('orders', ordersService.migrations);
     guardedDb = service.db;
     drop = service.drop;
-    const config = loadConfig(OrdersConfig, {
-      SERVICE_NAME: 'orders',
-      PORT: '0',
-      IDENTITY_URL: 'http://127.0.0.1:9',
-      CATALOG_URL: 'http://127.0.0.1:9',
-      PAYMENTS_URL: 'http://127.0.0.1:9',
+    const config = ordersConfig({
       SAGA_SWEEP_MS: '20',
       SAGA_STEP_TIMEOUT_MS: '100',
       COMMAND_POLICY_OVERRIDES: JSON.stringify({ catalog: { bulkhead: { maxInFlight: 2 } }, payments: { breaker: { minimumCalls: 2, windowCalls: 4, halfOpenAfterMs: 60_000 } } }),
