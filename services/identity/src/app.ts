@@ -49,6 +49,9 @@ function runtimeOf(context: ServiceContext<IdentitySettings>): IdentityRuntime {
         accountWindowSeconds: config.LOGIN_ACCOUNT_WINDOW_SECONDS,
         ipMaxFailures: config.LOGIN_IP_MAX_FAILURES,
         ipWindowSeconds: config.LOGIN_IP_WINDOW_SECONDS,
+        redisUrl: config.REDIS_URL,
+        keyPrefix: config.LOGIN_THROTTLE_REDIS_PREFIX,
+        log: context.log,
       }),
     };
     runtimes.set(context, runtime);
@@ -69,11 +72,16 @@ export const identityService: ServiceModule<typeof IdentityConfig> = {
     const runtime = runtimeOf(context);
     await identityRoutes(app, { db: context.db!, config: context.config, outbox: context.outbox, ...runtime, dummyHash: await createDummyHash() });
     const pruning = setInterval(() => void pruneRefreshTokens(context), PRUNE_INTERVAL_MS).unref();
-    app.addHook('onClose', async () => clearInterval(pruning));
+    app.addHook('onClose', async () => {
+      clearInterval(pruning);
+      await runtime.throttle.close();
+    });
   },
   async onStart(context) {
     const { config, db, log } = context;
     await runtimeOf(context).keys.ensureActiveKey();
+    // A replica that just started must not count logins alone while a reachable Redis is still connecting.
+    await runtimeOf(context).throttle.connected();
     const admin = await bootstrapAdmin(db!, {
       email: config.BAZAAR_ADMIN_EMAIL,
       password: config.BAZAAR_ADMIN_PASSWORD,

@@ -17,6 +17,10 @@ export const IdentityConfig = extendConfig({
   /** Failed logins allowed per client IP within LOGIN_IP_WINDOW_SECONDS. */
   LOGIN_IP_MAX_FAILURES: Type.Integer({ minimum: 1, default: 20 }),
   LOGIN_IP_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 60 }),
+  /** Redis shared by every identity replica for the login limits (as the gateway's rate limits); without it each replica counts alone. */
+  REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
+  /** Prefix of the login-limit keys in Redis: replicas of one system share it; another system on the same Redis uses its own. */
+  LOGIN_THROTTLE_REDIS_PREFIX: Type.String({ minLength: 1, default: 'bazaar:login' }),
 });
 
 /** The identity service's resolved configuration (base variables included). */

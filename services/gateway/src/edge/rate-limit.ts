@@ -1,6 +1,6 @@
 import { AppError } from '@bazaar/chassis';
+import { connectSharedRedis } from '@bazaar/chassis/redis';
 import type { FastifyBaseLogger } from 'fastify';
-import { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 export interface RateLimitDecision {
@@ -43,17 +43,6 @@ export interface RateLimiter {
 const WINDOW_SECONDS = 60;
 
 /**
- * Bounds on every Redis call. The limiter sits on the path of every request, so
- * Redis being slow or gone must cost milliseconds, not hang the request: no
- * offline queue (a command while disconnected fails at once), no retry of a
- * command caught by a disconnection, a short connect timeout and a command timeout. A failed call is answered by
- * the in-memory insurance limiter.
- */
-const REDIS_CONNECT_TIMEOUT_MS = 1_000;
-const REDIS_COMMAND_TIMEOUT_MS = 250;
-const REDIS_MAX_RECONNECT_DELAY_MS = 2_000;
-
-/**
  * Fixed-window request budgets per client IP and per authenticated user.
  *
  * With `redisUrl`, the windows live in Redis, shared by every gateway replica
@@ -80,7 +69,13 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
     };
   }
 
-  const { redis, connected, close } = connectRedis(options.redisUrl, options.log);
+  // Without Redis (connecting, or down), the insurance limiters answer.
+  const { redis, connected, close } = connectSharedRedis(options.redisUrl, {
+    connectionName: 'bazaar-gateway-rate-limit',
+    log: options.log,
+    degraded: 'rate-limit store unreachable: limits are per gateway replica until it is back',
+    restored: 'rate-limit store reachable again: limits are shared by every gateway replica',
+  });
   const shared = (scope: 'ip' | 'user', points: number): RateLimiterRedis =>
     new RateLimiterRedis({
       storeClient: redis,
@@ -170,64 +165,6 @@ function remaining(outcome: Outcome): number {
 
 function secondsBeforeReset(result: RateLimiterRes): number {
   return Math.max(1, Math.ceil(result.msBeforeNext / 1000));
-}
-
-/**
- * The Redis client behind the shared limits. It reconnects in the background
- * forever (with a bounded back-off) while requests are answered by the insurance
- * limiters. Connection loss is logged once per outage, and the recovery once.
- */
-function connectRedis(url: string, log: RateLimitOptions['log']): { redis: Redis; connected: Promise<void>; close: () => Promise<void> } {
-  const redis = new Redis(url, {
-    connectionName: 'bazaar-gateway-rate-limit',
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 0,
-    connectTimeout: REDIS_CONNECT_TIMEOUT_MS,
-    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
-    retryStrategy: (attempt) => Math.min(REDIS_MAX_RECONNECT_DELAY_MS, attempt * 100),
-  });
-  const where = redactedUrl(url);
-  let lost = false;
-  let closing = false;
-  const loseConnection = (reason: string): void => {
-    if (lost || closing) return;
-    lost = true;
-    log?.warn({ redis: where, reason }, 'rate-limit store unreachable: limits are per gateway replica until it is back');
-  };
-  redis.on('error', (error: Error) => loseConnection(error.message));
-  redis.on('close', () => loseConnection('connection closed'));
-  redis.on('ready', () => {
-    if (!lost) return;
-    lost = false;
-    log?.info({ redis: where }, 'rate-limit store reachable again: limits are shared by every gateway replica');
-  });
-  const connected = new Promise<void>((resolve) => {
-    const giveUp = setTimeout(resolve, REDIS_CONNECT_TIMEOUT_MS);
-    giveUp.unref();
-    redis.once('ready', () => {
-      clearTimeout(giveUp);
-      resolve();
-    });
-  });
-  const close = async (): Promise<void> => {
-    closing = true;
-    // QUIT when connected (in-flight commands finish); otherwise just stop reconnecting.
-    if (redis.status === 'ready') await redis.quit().catch(() => redis.disconnect());
-    else redis.disconnect();
-  };
-  return { redis, connected, close };
-}
-
-/** The URL without its credentials, for logs. */
-function redactedUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.username = '';
-    parsed.password = '';
-    return parsed.toString();
-  } catch {
-    return '(unparseable Redis URL)';
-  }
 }
 
 /** The answer to a refused request, the same on the data plane and on the gateway's own routes. */

@@ -1,7 +1,10 @@
 import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { JWKS_PATH } from '@bazaar/chassis';
+import { connectSharedRedis, type SharedRedis } from '@bazaar/chassis/redis';
+import { identityService } from '../app.ts';
 import { startIdentity, strongPassword, uniqueEmail, type IdentityUnderTest } from '../testing/harness.ts';
 
 let identity: IdentityUnderTest;
@@ -122,5 +125,42 @@ describe('POST /api/identity/login', () => {
     // A legitimate user elsewhere still gets in.
     const user = await registered('elsewhere');
     assert.equal((await login(user.email, user.password, '198.51.100.78')).statusCode, 200);
+  });
+});
+
+describe('POST /api/identity/login on two replicas sharing Redis (REDIS_URL)', () => {
+  const redisUrl = process.env['TEST_REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+  const prefix = `bazaar-test:login:${randomUUID().slice(0, 8)}`;
+  let shared: IdentityUnderTest;
+  let admin: SharedRedis;
+  before(async () => {
+    admin = connectSharedRedis(redisUrl, { connectionName: 'bazaar-test-admin', degraded: 'down', restored: 'up' });
+    await admin.connected;
+    assert.equal(admin.redis.status, 'ready', `Redis must be reachable at ${redisUrl} (start it, or set TEST_REDIS_URL)`);
+    shared = await startIdentity({ REDIS_URL: redisUrl, LOGIN_THROTTLE_REDIS_PREFIX: prefix });
+  });
+  after(async () => {
+    await shared?.close();
+    const keys = await admin.redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await admin.redis.del(...keys);
+    await admin.close();
+  });
+
+  it('counts an account’s failures over both replicas: the 6th attempt is refused whichever answers', async () => {
+    const second = await shared.replica();
+    await identityService.onStart!(second.context); // as a started replica: waits for its Redis connection
+    const email = uniqueEmail('shared-throttle');
+    const password = strongPassword();
+    assert.equal((await shared.app.inject({ method: 'POST', url: '/api/identity/register', payload: { email, password, name: 'shared' } })).statusCode, 201);
+    const apps = [shared.app, second.app];
+    for (let i = 0; i < 5; i++) {
+      const res = await apps[i % 2]!.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: `198.51.100.${i + 10}`, payload: { email, password: 'wrong-password-guess' } });
+      assert.equal(res.statusCode, 401, `attempt ${i + 1}`);
+    }
+    for (const app of apps) {
+      const refused = await app.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: '198.51.100.99', payload: { email, password } });
+      assert.equal(refused.statusCode, 429);
+      assert.equal(refused.json().code, 'LOGIN_THROTTLED');
+    }
   });
 });

@@ -1,11 +1,21 @@
-import { RateLimiterMemory, RateLimiterRes } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { AppError } from '@bazaar/chassis';
+import { connectSharedRedis, type SharedRedis, type SharedStoreLog } from '@bazaar/chassis/redis';
 
 export interface LoginThrottleOptions {
   accountMaxFailures: number;
   accountWindowSeconds: number;
   ipMaxFailures: number;
   ipWindowSeconds: number;
+  /**
+   * Redis shared by every identity replica (REDIS_URL): the limits are then
+   * system-wide. Without it, each replica counts in its own memory, so with N
+   * replicas an attacker gets N times the attempts.
+   */
+  redisUrl?: string | undefined;
+  /** Prefix of the Redis keys; replicas sharing the limits use the same one. Default `bazaar:login`. */
+  keyPrefix?: string;
+  log?: SharedStoreLog;
 }
 
 /**
@@ -14,16 +24,50 @@ export interface LoginThrottleOptions {
  * slip past the limit; a successful login gives the points back (the account's
  * counter is reset). A refused attempt never reaches the password check.
  *
- * Counters live in process memory: with N replicas the effective limit is N times
- * higher; a shared store (Redis) is the distributed-mode adapter.
+ * With `redisUrl` the counters live in Redis (rate-limiter-flexible), each with an
+ * in-memory insurance limiter of the same budget: while Redis is unreachable (or
+ * still connecting), each replica enforces the limits on its own instead of
+ * failing logins — softer for the length of the outage, never open.
  */
 export class LoginThrottle {
-  readonly #accounts: RateLimiterMemory;
-  readonly #ips: RateLimiterMemory;
+  readonly store: 'memory' | 'redis';
+  readonly #accounts: RateLimiterAbstract;
+  readonly #ips: RateLimiterAbstract;
+  readonly #shared: SharedRedis | undefined;
 
   constructor(options: LoginThrottleOptions) {
-    this.#accounts = new RateLimiterMemory({ keyPrefix: 'login-account', points: options.accountMaxFailures, duration: options.accountWindowSeconds });
-    this.#ips = new RateLimiterMemory({ keyPrefix: 'login-ip', points: options.ipMaxFailures, duration: options.ipWindowSeconds });
+    const prefix = options.keyPrefix ?? 'bazaar:login';
+    const account = { points: options.accountMaxFailures, duration: options.accountWindowSeconds };
+    const ip = { points: options.ipMaxFailures, duration: options.ipWindowSeconds };
+    if (!options.redisUrl) {
+      this.store = 'memory';
+      this.#accounts = new RateLimiterMemory({ keyPrefix: `${prefix}:account`, ...account });
+      this.#ips = new RateLimiterMemory({ keyPrefix: `${prefix}:ip`, ...ip });
+      return;
+    }
+    this.store = 'redis';
+    this.#shared = connectSharedRedis(options.redisUrl, {
+      connectionName: 'bazaar-identity-login-throttle',
+      log: options.log,
+      degraded: 'login-throttle store unreachable: login limits are per identity replica until it is back',
+      restored: 'login-throttle store reachable again: login limits are shared by every identity replica',
+    });
+    const shared = (scope: string, budget: { points: number; duration: number }) =>
+      new RateLimiterRedis({
+        storeClient: this.#shared!.redis,
+        keyPrefix: `${prefix}:${scope}`,
+        ...budget,
+        // Not ready (connecting, reconnecting): straight to the insurance limiter, without a round trip.
+        rejectIfRedisNotReady: true,
+        insuranceLimiter: new RateLimiterMemory(budget),
+      });
+    this.#accounts = shared('account', account);
+    this.#ips = shared('ip', ip);
+  }
+
+  /** Resolves once the shared store is connected, or after its connect timeout (at most 1 s); at once in memory. Never rejects. */
+  connected(): Promise<void> {
+    return this.#shared?.connected ?? Promise.resolve();
   }
 
   /** Counts an attempt; throws 429 LOGIN_THROTTLED (with Retry-After) when a limit is reached. */
@@ -37,7 +81,11 @@ export class LoginThrottle {
     await Promise.all([this.#accounts.delete(email), this.#ips.reward(ip, 1)]);
   }
 
-  async #consume(limiter: RateLimiterMemory, key: string, detail: string): Promise<void> {
+  async close(): Promise<void> {
+    await this.#shared?.close();
+  }
+
+  async #consume(limiter: RateLimiterAbstract, key: string, detail: string): Promise<void> {
     try {
       await limiter.consume(key, 1);
     } catch (error) {
