@@ -29,7 +29,8 @@
  * per round (5000), BENCH_CONCURRENCY (32), BENCH_FAILURE_RATE (0.1), BENCH_FAILURE_RPS (1000),
  * BENCH_FAILURE_SECONDS (8), BENCH_PHASE_SECONDS (10), BENCH_CATALOG_RATE (half the gateway's
  * measured maximum on the catalog route, at most 1500), BENCH_ORDERS_RATE (200),
- * BENCH_UPSTREAM_TIMEOUT_MS (the gateway's UPSTREAM_TIMEOUT_MS, 1000), BENCH_OUTAGES (3), BENCH_PARTS
+ * BENCH_UPSTREAM_TIMEOUT_MS (the gateway's UPSTREAM_TIMEOUT_MS, 1000), BENCH_OUTAGES (3), BENCH_WARMUP_OUTAGE
+ * (1: an unmeasured stall first, see below; 0: none), BENCH_PARTS
  * (overhead,failures,outage: a subset runs only those).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -59,6 +60,18 @@ const ordersRate = num('BENCH_ORDERS_RATE', 200);
 const upstreamTimeoutMs = num('BENCH_UPSTREAM_TIMEOUT_MS', 1000);
 /** Stalls of orders in one run, each between healthy phases: the bar is judged on the median of their ratios. */
 const outages = Math.max(1, num('BENCH_OUTAGES', 3));
+/**
+ * An unmeasured stall of orders before phase A (1, the default; 0: none). A process's
+ * first failures deoptimize its hot path: V8 throws away the optimized code of the
+ * data plane, the upstream client and Node's HTTP internals, which had never seen a
+ * timeout or a refusal, and runs them slower until it has compiled them again
+ * (`--trace-deopt` on the gateway lists `proxy`, `execute`, `attempt`, `storeHeader`…
+ * in the first stall, and next to nothing in the later ones). A gateway that has run
+ * for a while has been through that long before an outage; the first stall of a fresh
+ * process is a start-up cost, not the steady state the bar is about. With 0, the
+ * first measured stall pays it.
+ */
+const warmUpOutage = num('BENCH_WARMUP_OUTAGE', 1) > 0;
 /** Which parts to run (all by default): overhead, failures, outage. */
 const parts = new Set((process.env['BENCH_PARTS'] ?? 'overhead,failures,outage').split(',').map((p) => p.trim()));
 /** The bar of the issue: added µs per call on the happy path, and the rise of an unrelated route's p99 under an outage. */
@@ -320,6 +333,14 @@ async function outage(): Promise<GatewayResult> {
   const catalogRate = num('BENCH_CATALOG_RATE', Math.min(1500, Math.round(measuredMaxRps / 2 / 50) * 50));
   log(`gateway: catalog route closed loop ${Math.round(measuredMaxRps)} req/s → steady rate ${catalogRate}/s, orders ${ordersRate}/s`);
 
+  if (warmUpOutage) {
+    // See BENCH_WARMUP_OUTAGE: orders stalled for a moment, then healthy until the breaker has closed again; nothing recorded.
+    log('gateway: warm-up stall of orders (not measured), 3 s, then recovery');
+    await control('/orders/stall');
+    await Promise.all([catalogLoad.run(catalogPath, catalogRate, 3, 256), ordersLoad.run(ordersPath, ordersRate, 3, 1024)]);
+    await control('/orders/recover');
+    await Promise.all([catalogLoad.run(catalogPath, catalogRate, 8, 256), ordersLoad.run(ordersPath, ordersRate, 8, 1024)]);
+  }
   // The phases' own load for a moment, unrecorded, so phase A does not pay for what the probe left behind (garbage, idle connections).
   await Promise.all([catalogLoad.run(catalogPath, catalogRate, 2, 256), ordersLoad.run(ordersPath, ordersRate, 2, 1024)]);
 
@@ -439,7 +460,7 @@ const secondlyP99 = (load: OpenLoopResult) => median(load.latenciesBySecond.filt
 
 function outageReport(gateway: GatewayResult): string[] {
   const out = [
-    `#### 3. Orders stalled behind the real gateway (UPSTREAM_TIMEOUT_MS=${upstreamTimeoutMs}; catalog at ${gateway.catalogRate.toLocaleString('en')} req/s${process.env['BENCH_CATALOG_RATE'] ? ' (BENCH_CATALOG_RATE)' : ` — half the ${Math.round(gateway.measuredMaxRps).toLocaleString('en')} req/s the gateway did closed-loop on that route here, at most 1,500`} — and orders at ${gateway.ordersRate}/s, both open loop, ${phaseSeconds} s per phase)`,
+    `#### 3. Orders stalled behind the real gateway (UPSTREAM_TIMEOUT_MS=${upstreamTimeoutMs}; catalog at ${gateway.catalogRate.toLocaleString('en')} req/s${process.env['BENCH_CATALOG_RATE'] ? ' (BENCH_CATALOG_RATE)' : ` — half the ${Math.round(gateway.measuredMaxRps).toLocaleString('en')} req/s the gateway did closed-loop on that route here, at most 1,500`} — and orders at ${gateway.ordersRate}/s, both open loop, ${phaseSeconds} s per phase; ${warmUpOutage ? 'after an unmeasured 3 s warm-up stall of orders and its recovery (BENCH_WARMUP_OUTAGE=1: the first failures of a fresh process deoptimize its hot path)' : 'no warm-up stall (BENCH_WARMUP_OUTAGE=0): the first stall is the fresh process’s first failures'})`,
     '',
     '| phase | orders | catalog p50 ms | catalog p99 ms | median of the per-second catalog p99s ms | catalog max ms | catalog non-200 | orders answers | requests that reached orders | gateway CPU ms/s | orders breaker at end |',
     '|---|---|---:|---:|---:|---:|---:|---|---:|---:|---|',
@@ -582,6 +603,7 @@ async function main(): Promise<void> {
     BENCH_ORDERS_RATE: ordersRate,
     BENCH_UPSTREAM_TIMEOUT_MS: upstreamTimeoutMs,
     BENCH_OUTAGES: outages,
+    BENCH_WARMUP_OUTAGE: warmUpOutage ? 1 : 0,
   };
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}`;
   const conditions = `load average (1 min) ${loadBefore.toFixed(2)} before, ${loadavg()[0]!.toFixed(2)} after; over the run the machine's CPU time was ${share('idle')} % idle and ${share('steal')} % stolen by the hypervisor; the run took ${Math.round((Date.now() - began) / 1000)} s`;

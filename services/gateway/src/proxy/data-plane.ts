@@ -470,7 +470,7 @@ function answerWithProblem(req: IncomingMessage, res: ServerResponse, error: unk
     ...edgeHeaders,
     ...failure.headers,
     'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`,
-    'content-length': Buffer.byteLength(payload),
+    'content-length': String(Buffer.byteLength(payload)),
   });
   // With `connection: close` (set when the body was refused) Node closes the socket after this answer.
   res.end(payload);
