@@ -111,14 +111,15 @@ export class CheckoutSaga {
   /** Starts the saga of a just-placed order (in the transaction that placed it): at most one per order. */
   async start(tx: Queryable, order: Order, now: Date): Promise<void> {
     const action = pendingCommand(order)!;
-    await tx.query("INSERT INTO sagas (order_id, status, awaiting, deadline_at, started_at, updated_at) VALUES ($1, 'RUNNING', $2, $3, $4, $4)", [
+    // The row is written as `send` would leave it: the first command's deadline, attempt 1.
+    await tx.query("INSERT INTO sagas (order_id, status, awaiting, deadline_at, attempts, started_at, updated_at) VALUES ($1, 'RUNNING', $2, $3, 1, $4, $4)", [
       order.id,
       action,
       this.deadline(now, 0),
       now,
     ]);
     const notes = new SagaNotes(order.id);
-    await this.send(tx, order, action, now, 1, notes);
+    await this.command(tx, order, action, now, 1, notes);
     await notes.write(tx);
   }
 
@@ -235,9 +236,9 @@ export class CheckoutSaga {
     };
   }
 
+  /** Sends `action` (attempt `attempt`) and moves the saga's row to wait for its reply. */
   private async send(tx: Queryable, order: Order, action: Action, now: Date, attempt: number, notes: SagaNotes): Promise<void> {
-    await sendCommand(tx, this.options.outbox, order, action, now, this.options.settings.reservationTtlMs);
-    if (attempt === 1) this.guards.sent(participantOf(action));
+    await this.command(tx, order, action, now, attempt, notes);
     const status = order.phase === 'compensating' ? 'COMPENSATING' : 'RUNNING';
     await tx.query('UPDATE sagas SET status = $2, awaiting = $3, deadline_at = $4, attempts = $5, updated_at = $6 WHERE order_id = $1', [
       order.id,
@@ -247,6 +248,12 @@ export class CheckoutSaga {
       attempt,
       now,
     ]);
+  }
+
+  /** Writes the command for `action` to the outbox, counts it for its participant's policies and notes it. */
+  private async command(tx: Queryable, order: Order, action: Action, now: Date, attempt: number, notes: SagaNotes): Promise<void> {
+    await sendCommand(tx, this.options.outbox, order, action, now, this.options.settings.reservationTtlMs);
+    if (attempt === 1) this.guards.sent(participantOf(action));
     notes.add(attempt > 1 ? 'command resent' : 'command sent', action, attempt > 1 ? `attempt ${attempt}` : null);
   }
 
