@@ -56,6 +56,41 @@ describe('embedded broker: claiming without the poll', () => {
     assert.deepEqual(seen, [first.id, second.id]);
   });
 
+  it('works through messages of one key published together, one after the other', async () => {
+    const group = `samekey${randomUUID().slice(0, 8)}`;
+    await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+    const seen: string[] = [];
+    await broker.subscribe(group, async (delivery: Delivery) => {
+      seen.push((delivery.message as Envelope).id);
+      await delivery.ack();
+    });
+    // One notification for all six, while nothing is in flight: each claim can take only the first left.
+    const sent = Array.from({ length: 6 }, () => envelope('test.thing-happened', 'one-key'));
+    await broker.publish(sent);
+    await waitUntil(() => seen.length === sent.length, 3_000);
+    assert.deepEqual(seen, sent.map((m) => m.id));
+  });
+
+  it('delivers the messages behind one that waited for its retry once it is acknowledged', async () => {
+    const group = `retried${randomUUID().slice(0, 8)}`;
+    await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+    const seen: string[] = [];
+    let failed = false;
+    await broker.subscribe(group, async (delivery: Delivery) => {
+      if (!failed) {
+        failed = true;
+        await delivery.retry(100);
+        return;
+      }
+      seen.push((delivery.message as Envelope).id);
+      await delivery.ack();
+    });
+    const sent = Array.from({ length: 3 }, () => envelope('test.thing-happened', 'retried-key'));
+    await broker.publish(sent);
+    await waitUntil(() => seen.length === sent.length, 3_000);
+    assert.deepEqual(seen, sent.map((m) => m.id));
+  });
+
   it('works through a backlog larger than its concurrency', async () => {
     const group = `backlog${randomUUID().slice(0, 8)}`;
     await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });

@@ -228,8 +228,10 @@ class EmbeddedSubscription {
   private inFlight = 0;
   private pumping = false;
   private pumpAgain = false;
-  /** Whether deliveries may be waiting that only a claim after the ones in flight settle can take. */
+  /** Whether deliveries may be waiting that only a claim after the ones in flight settle can take (set by each claim, and by a notification while busy). */
   private recheckOnSettle = false;
+  /** Notifications for this group so far (a claim compares before and after). */
+  private notices = 0;
   private readonly settled = new Set<Promise<void>>();
   private poll: NodeJS.Timeout | undefined;
   private reconnect: NodeJS.Timeout | undefined;
@@ -263,6 +265,7 @@ class EmbeddedSubscription {
     });
     client.on('notification', (n) => {
       if (n.payload !== this.group) return;
+      this.notices += 1;
       // A message that arrives while this group's deliveries are in flight may be held back
       // behind one of them (same key): claim again once they settle.
       if (this.inFlight > 0) this.recheckOnSettle = true;
@@ -302,11 +305,9 @@ class EmbeddedSubscription {
             const room = this.options.concurrency - this.inFlight;
             const claimed = await this.claim(room);
             for (const row of claimed) this.dispatch(row);
-            // Fewer than asked for: nothing else was claimable (one round trip less per message
-            // than asking again). A full claim may have left more: those are claimed once
-            // deliveries settle.
+            // Fewer than asked for: nothing else was claimable now (one round trip less per
+            // message than asking again). What waits is claimed once deliveries settle.
             if (claimed.length < room) break;
-            this.recheckOnSettle = true;
           }
         } while (this.pumpAgain && !this.closed && this.inFlight < this.options.concurrency);
       } catch {
@@ -317,20 +318,35 @@ class EmbeddedSubscription {
     })();
   }
 
+  /**
+   * Leases up to `limit` deliveries. Also counts (up to `limit` + 1) the group's
+   * deliveries this subscriber does not hold, as they were before this claim: more
+   * of them than it claimed means some are waiting — behind a key in flight, for a
+   * retry, or leased by another subscriber — and may be claimable once a delivery
+   * settles (`recheckOnSettle`).
+   */
   private async claim(limit: number): Promise<Claimed[]> {
-    const { rows } = await this.pool.query<Claimed>(
+    const notices = this.notices;
+    const { rows } = await this.pool.query<Claimed & { waiting: number }>(
       `WITH next AS (
          SELECT d.group_name, d.seq FROM broker_deliveries d
          WHERE d.group_name = $1 AND d.available_at <= now() AND (d.leased_until IS NULL OR d.leased_until < now())
            AND NOT EXISTS (SELECT 1 FROM broker_deliveries e WHERE e.group_name = d.group_name AND e.key = d.key AND e.seq < d.seq)
-         ORDER BY d.seq LIMIT $2 FOR UPDATE SKIP LOCKED)
-       UPDATE broker_deliveries d SET attempts = d.attempts + 1, leased_until = now() + $3 * interval '1 millisecond', leased_by = $4
-       FROM next, broker_messages m
-       WHERE d.group_name = next.group_name AND d.seq = next.seq AND m.seq = d.seq
-       RETURNING d.seq::text AS seq, d.attempts, m.body`,
+         ORDER BY d.seq LIMIT $2 FOR UPDATE SKIP LOCKED),
+       claimed AS (
+         UPDATE broker_deliveries d SET attempts = d.attempts + 1, leased_until = now() + $3 * interval '1 millisecond', leased_by = $4
+         FROM next, broker_messages m
+         WHERE d.group_name = next.group_name AND d.seq = next.seq AND m.seq = d.seq
+         RETURNING d.seq, d.attempts, m.body),
+       waiting AS (
+         SELECT count(*)::int AS n FROM (SELECT 1 FROM broker_deliveries w WHERE w.group_name = $1 AND w.leased_by IS DISTINCT FROM $4 LIMIT $2 + 1) AS w)
+       SELECT c.seq::text AS seq, c.attempts, c.body, waiting.n AS waiting FROM waiting LEFT JOIN claimed c ON true`,
       [this.group, limit, this.options.leaseMs, this.consumerId],
     );
-    return rows.sort((a, b) => Number(BigInt(a.seq) - BigInt(b.seq)));
+    const claimed = rows.filter((row) => row.seq !== null);
+    // A notification during the claim may be for a message its snapshot did not see.
+    this.recheckOnSettle = (rows[0]?.waiting ?? 0) > claimed.length || this.notices !== notices;
+    return claimed.sort((a, b) => Number(BigInt(a.seq) - BigInt(b.seq)));
   }
 
   private dispatch(row: Claimed): void {
@@ -369,13 +385,10 @@ class EmbeddedSubscription {
       .finally(() => {
         this.inFlight -= 1;
         this.settled.delete(running);
-        // Claim again only when something may be waiting: a message that arrived meanwhile
-        // (maybe behind this one's key) or a backlog a full claim left. Otherwise the next
-        // notification or the poll brings the next message.
-        if (this.recheckOnSettle) {
-          if (this.inFlight === 0) this.recheckOnSettle = false;
-          this.pump();
-        }
+        // Claim again only when something may be waiting (the last claim saw more than it
+        // took, or a message arrived meanwhile): otherwise the next notification brings the
+        // next message (the poll catches a lost one).
+        if (this.recheckOnSettle) this.pump();
       });
     this.settled.add(running);
   }
