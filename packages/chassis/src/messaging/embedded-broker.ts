@@ -327,8 +327,10 @@ class EmbeddedSubscription {
    */
   private async claim(limit: number): Promise<Claimed[]> {
     const notices = this.notices;
-    const { rows } = await this.pool.query<Claimed & { waiting: number }>(
-      `WITH next AS (
+    // A named statement: prepared once per connection, not planned again on every claim.
+    const { rows } = await this.pool.query<Claimed & { waiting: number }>({
+      name: 'bazaar-broker-claim',
+      text: `WITH next AS (
          SELECT d.group_name, d.seq FROM broker_deliveries d
          WHERE d.group_name = $1 AND d.available_at <= now() AND (d.leased_until IS NULL OR d.leased_until < now())
            AND NOT EXISTS (SELECT 1 FROM broker_deliveries e WHERE e.group_name = d.group_name AND e.key = d.key AND e.seq < d.seq)
@@ -341,8 +343,8 @@ class EmbeddedSubscription {
        waiting AS (
          SELECT count(*)::int AS n FROM (SELECT 1 FROM broker_deliveries w WHERE w.group_name = $1 AND w.leased_by IS DISTINCT FROM $4 LIMIT $2 + 1) AS w)
        SELECT c.seq::text AS seq, c.attempts, c.body, waiting.n AS waiting FROM waiting LEFT JOIN claimed c ON true`,
-      [this.group, limit, this.options.leaseMs, this.consumerId],
-    );
+      values: [this.group, limit, this.options.leaseMs, this.consumerId],
+    });
     const claimed = rows.filter((row) => row.seq !== null);
     // A notification during the claim may be for a message its snapshot did not see.
     this.recheckOnSettle = (rows[0]?.waiting ?? 0) > claimed.length || this.notices !== notices;
