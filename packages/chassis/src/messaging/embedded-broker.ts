@@ -228,10 +228,10 @@ class EmbeddedSubscription {
   private inFlight = 0;
   private pumping = false;
   private pumpAgain = false;
-  /** Whether deliveries may be waiting that only a claim after the ones in flight settle can take (set by each claim, and by a notification while busy). */
-  private recheckOnSettle = false;
-  /** Notifications for this group so far (a claim compares before and after). */
+  /** Notifications for this group so far. */
   private notices = 0;
+  /** What the last claim knew: `notices` when it started, and whether it saw deliveries it could not take. */
+  private lastClaim = { notices: 0, leftSome: false };
   private readonly settled = new Set<Promise<void>>();
   private poll: NodeJS.Timeout | undefined;
   private reconnect: NodeJS.Timeout | undefined;
@@ -266,9 +266,6 @@ class EmbeddedSubscription {
     client.on('notification', (n) => {
       if (n.payload !== this.group) return;
       this.notices += 1;
-      // A message that arrives while this group's deliveries are in flight may be held back
-      // behind one of them (same key): claim again once they settle.
-      if (this.inFlight > 0) this.recheckOnSettle = true;
       this.pump();
     });
     await client.connect();
@@ -323,7 +320,7 @@ class EmbeddedSubscription {
    * deliveries this subscriber does not hold, as they were before this claim: more
    * of them than it claimed means some are waiting — behind a key in flight, for a
    * retry, or leased by another subscriber — and may be claimable once a delivery
-   * settles (`recheckOnSettle`).
+   * settles (`mayBeWaiting`).
    */
   private async claim(limit: number): Promise<Claimed[]> {
     const notices = this.notices;
@@ -346,9 +343,17 @@ class EmbeddedSubscription {
       values: [this.group, limit, this.options.leaseMs, this.consumerId],
     });
     const claimed = rows.filter((row) => row.seq !== null);
-    // A notification during the claim may be for a message its snapshot did not see.
-    this.recheckOnSettle = (rows[0]?.waiting ?? 0) > claimed.length || this.notices !== notices;
+    this.lastClaim = { notices, leftSome: (rows[0]?.waiting ?? 0) > claimed.length };
     return claimed.sort((a, b) => Number(BigInt(a.seq) - BigInt(b.seq)));
+  }
+
+  /**
+   * Whether a claim after a delivery settles may find something: the last claim saw
+   * deliveries it could not take, or a notification came since it started (a message
+   * its snapshot did not see, maybe held back behind one in flight).
+   */
+  private mayBeWaiting(): boolean {
+    return this.lastClaim.leftSome || this.notices !== this.lastClaim.notices;
   }
 
   private dispatch(row: Claimed): void {
@@ -390,7 +395,7 @@ class EmbeddedSubscription {
         // Claim again only when something may be waiting (the last claim saw more than it
         // took, or a message arrived meanwhile): otherwise the next notification brings the
         // next message (the poll catches a lost one).
-        if (this.recheckOnSettle) this.pump();
+        if (this.mayBeWaiting()) this.pump();
       });
     this.settled.add(running);
   }

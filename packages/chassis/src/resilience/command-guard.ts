@@ -1,10 +1,12 @@
 import { commandPolicy, defaultCommandPolicy, type CommandPolicy, type CommandPolicyOverride } from '@bazaar/topology';
-import { circuitBreaker, CircuitState, CountBreaker, handleAll, type CircuitBreakerPolicy } from 'cockatiel';
+import { circuitBreaker, CountBreaker, handleAll, type CircuitBreakerPolicy } from 'cockatiel';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { AppError } from '../problem.ts';
+import { BreakerTrial } from './breaker-trial.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { parseOverrides } from './upstreams.ts';
 import { breakerStateName, type BreakerState } from './upstream-client.ts';
+import { breakerValues } from './upstream-metrics.ts';
 
 /** A reply that never came (the marker the breaker counts as a failure). */
 class DeadlinePassed extends Error {}
@@ -24,7 +26,7 @@ export class CommandGuard {
   private readonly breaker: CircuitBreakerPolicy;
   private readonly budget: RetryBudget;
   private readonly inFlight: () => number;
-  private openedAt = 0;
+  private readonly trial: BreakerTrial;
 
   constructor(options: { participant: string; policy: CommandPolicy; inFlight: () => number; onStateChange?: (state: BreakerState) => void }) {
     this.participant = options.participant;
@@ -35,7 +37,7 @@ export class CommandGuard {
       halfOpenAfter: breaker.halfOpenAfterMs,
       breaker: new CountBreaker({ threshold: breaker.failureRatio, size: breaker.windowCalls, minimumNumberOfCalls: breaker.minimumCalls }),
     });
-    this.breaker.onBreak(() => void (this.openedAt = Date.now()));
+    this.trial = new BreakerTrial(this.breaker, breaker.halfOpenAfterMs);
     const onStateChange = options.onStateChange;
     if (onStateChange) this.breaker.onStateChange((state) => onStateChange(breakerStateName(state)));
     this.budget = new RetryBudget(options.policy.retryBudget);
@@ -46,10 +48,9 @@ export class CommandGuard {
    * open (and the trial not yet due), or its commands in flight reached the bulkhead.
    */
   admit(): void {
-    const untilTrialMs = this.openedAt + this.policy.breaker.halfOpenAfterMs - Date.now();
-    if (this.breaker.state === CircuitState.Open && untilTrialMs > 0) {
+    if (this.trial.refusing()) {
       throw new AppError('UPSTREAM_CIRCUIT_OPEN', `${this.participant} is not answering its commands; new work that needs it is paused`, {
-        headers: { 'retry-after': String(Math.max(1, Math.ceil(untilTrialMs / 1_000))) },
+        headers: { 'retry-after': this.trial.retryAfter() },
       });
     }
     if (this.inFlight() >= this.policy.bulkhead.maxInFlight) {
@@ -115,13 +116,13 @@ export class CommandGuards {
     const overrides =
       typeof options.overrides === 'string' ? parseOverrides<CommandPolicyOverride>(options.overrides, 'COMMAND_POLICY_OVERRIDES', defaultCommandPolicy) : (options.overrides ?? {});
     const registers = options.metrics ? [options.metrics] : [];
-    const circuit = options.metrics ? new Gauge({ name: 'saga_command_circuit_state', help: 'Breaker of commands to a participant: 0 closed, 1 half-open, 2 open', labelNames: ['participant'], registers }) : undefined;
+    const circuit = options.metrics ? new Gauge({ name: 'saga_command_circuit_state', help: 'Breaker of commands to a participant: 0 closed, 1 half-open, 2 open, 3 isolated', labelNames: ['participant'], registers }) : undefined;
     for (const participant of options.participants) {
       const guard = new CommandGuard({
         participant,
         policy: commandPolicy(options.sender, participant, overrides),
         inFlight: () => options.inFlight(participant),
-        ...(circuit ? { onStateChange: (state: BreakerState) => circuit.set({ participant }, state === 'open' ? 2 : state === 'half-open' ? 1 : 0) } : {}),
+        ...(circuit ? { onStateChange: (state: BreakerState) => circuit.set({ participant }, breakerValues[state]) } : {}),
       });
       circuit?.set({ participant }, 0);
       this.guards.set(participant, guard);

@@ -1,3 +1,4 @@
+export * from './breaker-trial.ts';
 export * from './command-guard.ts';
 export * from './load-balancer.ts';
 export * from './retry-budget.ts';

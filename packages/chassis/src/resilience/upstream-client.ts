@@ -20,6 +20,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { CALLER_HEADER } from '../faults.ts';
 import { propagationHeaders } from '../http-client.ts';
 import { AppError } from '../problem.ts';
+import { BreakerTrial } from './breaker-trial.ts';
 import { LoadBalancer, type Endpoint, type EndpointState } from './load-balancer.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { UpstreamMetrics } from './upstream-metrics.ts';
@@ -124,7 +125,7 @@ export class UpstreamClient {
   private readonly metrics: UpstreamMetrics | undefined;
   private readonly instances: () => readonly Endpoint[];
   private readonly sweep: NodeJS.Timeout;
-  private openedAt = 0;
+  private readonly trial: BreakerTrial;
 
   constructor(options: {
     caller: string;
@@ -152,7 +153,7 @@ export class UpstreamClient {
       halfOpenAfter: policy.breaker.halfOpenAfterMs,
       breaker: new CountBreaker({ threshold: policy.breaker.failureRatio, size: policy.breaker.windowCalls, minimumNumberOfCalls: policy.breaker.minimumCalls }),
     });
-    this.breaker.onBreak(() => void (this.openedAt = Date.now()));
+    this.trial = new BreakerTrial(this.breaker, policy.breaker.halfOpenAfterMs);
     this.breaker.onStateChange((state) => this.metrics?.breakerState(this.service, breakerStateName(state)));
     this.backoff = new ExponentialBackoff({ initialDelay: policy.retry.baseDelayMs, maxDelay: policy.retry.maxDelayMs, generator: fullJitterGenerator });
     this.metrics?.track(this);
@@ -316,19 +317,13 @@ export class UpstreamClient {
    * the trial is due, the call goes through cockatiel, which lets one through.
    */
   private refusedWhileOpen(): AppError | undefined {
-    if (this.breaker.state !== CircuitState.Open || this.untilTrialMs() <= 0) return undefined;
+    if (!this.trial.refusing()) return undefined;
     return withoutStackTrace(() => this.circuitOpen());
-  }
-
-  /** Milliseconds until the open breaker lets a trial call through. */
-  private untilTrialMs(): number {
-    return this.openedAt + this.policy.breaker.halfOpenAfterMs - Date.now();
   }
 
   /** The answer while the breaker refuses: 503, and Retry-After for when the trial call is due. */
   private circuitOpen(cause?: unknown): AppError {
-    const wait = Math.max(1, Math.ceil(this.untilTrialMs() / 1000));
-    return new AppError('UPSTREAM_CIRCUIT_OPEN', `${this.service} is failing; calls to it are paused`, { headers: { 'retry-after': String(wait) }, ...(cause ? { cause } : {}) });
+    return new AppError('UPSTREAM_CIRCUIT_OPEN', `${this.service} is failing; calls to it are paused`, { headers: { 'retry-after': this.trial.retryAfter() }, ...(cause ? { cause } : {}) });
   }
 
   private asAppError(error: unknown): AppError {

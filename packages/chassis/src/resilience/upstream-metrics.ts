@@ -1,7 +1,8 @@
 import { Counter, Gauge, type Metric, type MetricValueWithName, type Registry } from 'prom-client';
 import type { BreakerState, UpstreamClient } from './upstream-client.ts';
 
-const breakerValues: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2, isolated: 3 };
+/** A breaker's state as a gauge value. */
+export const breakerValues: Record<BreakerState, number> = { closed: 0, 'half-open': 1, open: 2, isolated: 3 };
 
 const CALL_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 

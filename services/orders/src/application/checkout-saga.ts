@@ -101,10 +101,15 @@ export class CheckoutSaga {
   }
 
   /** Counts the commands awaiting each participant's reply (sagas in flight, by what they await), for the bulkheads. */
-  async countInFlight(db: Queryable = this.options.db): Promise<void> {
-    const { rows } = await db.query<{ awaiting: Action; n: number }>('SELECT awaiting, count(*)::int AS n FROM sagas WHERE deadline_at IS NOT NULL AND awaiting IS NOT NULL GROUP BY awaiting');
+  async countInFlight(): Promise<void> {
+    const { rows } = await this.options.db.query<{ awaiting: Action; n: number }>(
+      'SELECT awaiting, count(*)::int AS n FROM sagas WHERE deadline_at IS NOT NULL AND awaiting IS NOT NULL GROUP BY awaiting',
+    );
     const counts = new Map<string, number>();
-    for (const row of rows) counts.set(participantOf(row.awaiting), (counts.get(participantOf(row.awaiting)) ?? 0) + row.n);
+    for (const { awaiting, n } of rows) {
+      const participant = participantOf(awaiting);
+      counts.set(participant, (counts.get(participant) ?? 0) + n);
+    }
     this.inFlight = counts;
   }
 
@@ -289,7 +294,6 @@ export class CheckoutSaga {
       }
     }
   }
-
 }
 
 /**
