@@ -181,7 +181,11 @@ export class NatsRegistry implements Registry {
       status,
       registeredAt,
     };
-    await kv.put(instanceKey(instance.id), JSON.stringify(stored));
+    const key = instanceKey(instance.id);
+    await kv.put(key, JSON.stringify(stored));
+    // Our own copy shows it now, without waiting for the watcher (as `deregister` forgets it):
+    // a process lists what it just registered. The watcher's entry, stamped by the server, replaces it.
+    this.entries.set(key, { ...stored, heartbeatAt: new Date().toISOString() });
   }
 
   async deregister(id: string): Promise<void> {
