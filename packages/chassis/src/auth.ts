@@ -30,7 +30,14 @@ export interface JwtVerifierOptions {
   fetchJwks?: (url: string, init: { signal?: AbortSignal }) => Promise<Response>;
 }
 
-export type VerifyAccessToken = (token: string) => Promise<Principal>;
+export type VerifyAccessToken = ((token: string) => Promise<Principal>) & {
+  /**
+   * The principal of a token verified a moment ago and still remembered, at once
+   * (no promise, no tick): the hot path of a proxy checks this first and awaits the
+   * verifier only on a miss. Absent on verifiers that remember nothing.
+   */
+  remembered?: (token: string) => Principal | undefined;
+};
 
 /**
  * Verifies access tokens: signature against the JWKS (fetched once, cached, refetched
@@ -50,12 +57,18 @@ export function createAccessTokenVerifier(options: JwtVerifierOptions): VerifyAc
   const ttl = options.cacheTtlMs ?? 60_000;
   const maxEntries = options.cacheSize ?? 10_000;
   const cache = new Map<string, { principal: Principal; until: number }>();
-
-  return async (token) => {
-    const now = Date.now();
+  const remembered = (token: string): Principal | undefined => {
     const hit = cache.get(token);
-    if (hit && hit.until > now) return hit.principal;
-    if (hit) cache.delete(token);
+    if (hit === undefined) return undefined;
+    if (hit.until > Date.now()) return hit.principal;
+    cache.delete(token);
+    return undefined;
+  };
+
+  const verify = async (token: string): Promise<Principal> => {
+    const hit = remembered(token);
+    if (hit) return hit;
+    const now = Date.now();
 
     let payload;
     try {
@@ -76,6 +89,7 @@ export function createAccessTokenVerifier(options: JwtVerifierOptions): VerifyAc
     cache.set(token, { principal, until: Math.min(now + ttl, (payload.exp ?? 0) * 1000) });
     return principal;
   };
+  return Object.assign(verify, { remembered });
 }
 
 /** An error safe to show the caller: what was wrong, never key material or internals. */

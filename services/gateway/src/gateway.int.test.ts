@@ -187,6 +187,13 @@ describe('edge security', () => {
     const ok = await send({ url: '/api/catalog/products', headers: { authorization: `Bearer ${good}` } });
     assert.equal(ok.statusCode, 200);
     assert.equal(upstreams['catalog']!.received.at(-1)!.headers.authorization, `Bearer ${good}`, 'the token travels on so the service verifies again');
+    // The good token is now remembered; a header that merely contains it is still parsed and refused.
+    assert.equal((await send({ url: '/api/catalog/products', headers: { authorization: `Bearer ${good}` } })).statusCode, 200);
+    for (const authorization of [`Bearer ${good} extra`, `Bearer  ${good}`, `Basic ${good}`, `Bearer ${good}.x`]) {
+      const res = await send({ url: '/api/catalog/products', headers: { authorization } });
+      assert.equal(res.statusCode, 401, authorization.slice(0, 12));
+      assert.equal(res.json().code, 'UNAUTHENTICATED');
+    }
   });
 
   it('limits body size with 413, declared or streamed', async () => {

@@ -108,19 +108,22 @@ interface Outcome {
   result: RateLimiterRes;
 }
 
-async function decide(
+function decide(
   client: { ip: string; user?: string },
   limiters: { ip: RateLimiterAbstract; user: RateLimiterAbstract },
   policies: { ip: Policy; user: Policy },
   /** Both budgets at once, for Redis: one round trip, not two in a row. In memory, one after the other is cheaper (no Promise.all). */
   together: boolean,
 ): Promise<RateLimitDecision> {
-  // On every proxied request: no arrays, closures or joins beyond what the answer needs.
-  if (client.user === undefined) return decision(await consume(limiters.ip, client.ip, policies.ip), undefined);
-  if (!together) return decision(await consume(limiters.ip, client.ip, policies.ip), await consume(limiters.user, client.user, policies.user));
-  const [ip, user] = await Promise.all([consume(limiters.ip, client.ip, policies.ip), consume(limiters.user, client.user, policies.user)]);
-  return decision(ip, user);
+  // On every proxied request: no arrays, closures or joins beyond what the answer needs, and one promise per budget.
+  const ip = consume(limiters.ip, client.ip, policies.ip);
+  const user = client.user;
+  if (user === undefined) return ip.then(alone);
+  if (!together) return ip.then((first) => consume(limiters.user, user, policies.user).then((second) => decision(first, second)));
+  return Promise.all([ip, consume(limiters.user, user, policies.user)]).then(([first, second]) => decision(first, second));
 }
+
+const alone = (outcome: Outcome) => decision(outcome, undefined);
 
 /**
  * The answer for one or two budgets. The headers describe the limit closest to
@@ -149,14 +152,15 @@ function decision(first: Outcome, second: Outcome | undefined): RateLimitDecisio
   return { allowed: false, headers, refusedBy: second !== undefined && !second.allowed ? 'user' : 'ip' };
 }
 
-async function consume(limiter: RateLimiterAbstract, key: string, policy: Policy): Promise<Outcome> {
-  try {
-    return { policy, allowed: true, result: await limiter.consume(key) };
-  } catch (rejection) {
-    // Anything but a RateLimiterRes is a store failure the insurance limiter did not absorb: a bug.
-    if (!(rejection instanceof RateLimiterRes)) throw rejection;
-    return { policy, allowed: false, result: rejection };
-  }
+function consume(limiter: RateLimiterAbstract, key: string, policy: Policy): Promise<Outcome> {
+  return limiter.consume(key).then(
+    (result) => ({ policy, allowed: true, result }),
+    (rejection: unknown) => {
+      // Anything but a RateLimiterRes is a store failure the insurance limiter did not absorb: a bug.
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      return { policy, allowed: false, result: rejection };
+    },
+  );
 }
 
 function remaining(outcome: Outcome): number {
