@@ -11,10 +11,12 @@
  * warm start times and each process's memory. Prints markdown for docs/benchmarks.md.
  *
  * Options (env): BENCH_SECONDS (default 8), BENCH_ROUNDS (3), BENCH_CONNECTIONS (32),
- * BENCH_PARTS (trivial,catalog,startup: a subset runs only those).
+ * BENCH_PARTS (trivial,catalog,startup: a subset runs only those). On the trivial
+ * upstream every round starts its own processes (see `compare`); the catalog part
+ * keeps one set (its PostgreSQL and seeded catalog) for all rounds.
  */
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +44,14 @@ function startNode(entry: string, env: Record<string, string>): Promise<ChildPro
     child.once('message', () => resolve(child));
     child.once('exit', (code) => reject(new Error(`${entry} exited ${code}`)));
   });
+}
+
+/** Sends SIGTERM and resolves once the child has exited. */
+function stopped(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  return exited;
 }
 
 async function startNginx(port: number, upstreamPort: number, dir: string): Promise<number[]> {
@@ -173,13 +183,39 @@ function measure(variant: Variant): Sample {
 
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
 
-async function compare(title: string, variants: Variant[]): Promise<string> {
-  const samples = new Map<string, Sample[]>(variants.map((v) => [v.name, []]));
-  for (const variant of variants) wrk(variant.url, connections, 5, variant.header); // warm-up: JIT, pools, JWKS
+/** The processes of one comparison: its variants (direct first) and how to stop them. */
+interface Setup {
+  variants: Variant[];
+  stop(): Promise<void> | void;
+}
+
+/**
+ * Rounds of every variant in turn. With `fresh`, each round starts its own
+ * processes (and stops them after): one Node process's JIT can settle into code
+ * that costs ~20 % more instructions per request than another's running the same
+ * code (seen with `perf stat` on several gateways and on plain node:http servers,
+ * most of the difference in `process.nextTick`), and it keeps that for its life;
+ * a ratio from one set of processes is then that draw's ratio. Fresh processes per
+ * round sample it; the median is over rounds.
+ */
+async function compare(title: string, setup: () => Promise<Setup>, fresh: boolean): Promise<string> {
+  const samples = new Map<string, Sample[]>();
+  let variants: Variant[] = [];
+  let running: Setup | undefined;
   for (let round = 1; round <= rounds; round++) {
+    if (!running) {
+      running = await setup();
+      variants = running.variants;
+      for (const variant of variants) wrk(variant.url, connections, 5, variant.header); // warm-up: JIT, pools, JWKS
+    }
     for (const variant of variants) {
-      log(`${title}: round ${round}/${rounds}, ${variant.name}`);
+      log(`${title}: round ${round}/${rounds}${fresh ? ' (fresh processes)' : ''}, ${variant.name}`);
+      if (!samples.has(variant.name)) samples.set(variant.name, []);
       samples.get(variant.name)!.push(measure(variant));
+    }
+    if (fresh || round === rounds) {
+      await running.stop();
+      running = undefined;
     }
   }
   const direct = samples.get(variants[0]!.name)!;
@@ -189,7 +225,7 @@ async function compare(title: string, variants: Variant[]): Promise<string> {
   const lines = [
     `### ${title}`,
     '',
-    `| variant | req/s (median of ${rounds}) | × direct | p50 ms (c=1) | added p50 ms | p99 ms (c=1) | added p99 ms | CPU µs/request by process | errors |`,
+    `| variant | req/s (median of ${rounds}${fresh ? ', fresh processes each round' : ''}) | × direct | p50 ms (c=1) | added p50 ms | p99 ms (c=1) | added p99 ms | CPU µs/request by process | errors |`,
     '|---|---:|---:|---:|---:|---:|---:|---|---:|',
   ];
   for (const variant of variants) {
@@ -204,6 +240,8 @@ async function compare(title: string, variants: Variant[]): Promise<string> {
       `| ${variant.name} | ${Math.round(rps).toLocaleString('en')} | ${(rps / directRps).toFixed(2)} | ${p50.toFixed(3)} | ${isDirect ? '—' : (p50 - directP50).toFixed(3)} | ${p99.toFixed(3)} | ${isDirect ? '—' : (p99 - directP99).toFixed(3)} | ${cpu} | ${errors} |`,
     );
   }
+  // Round by round, each against direct in the same round: how far one draw of processes is from another.
+  lines.push('', `Round by round, × direct in the same round: ${variants.slice(1).map((variant) => `${variant.name} ${samples.get(variant.name)!.map((x, i) => (x.rps / direct[i]!.rps).toFixed(2)).join(', ')}`).join('; ')}.`);
   return lines.join('\n');
 }
 
@@ -266,7 +304,7 @@ async function main(): Promise<void> {
       .sign(privateKey);
     const auth = `Authorization: Bearer ${token}`;
 
-    // Trivial upstream.
+    // The JWKS for the gateways (identity) and, in the catalog part, the other routes: a trivial upstream.
     const upstreamPort = await freePort();
     const upstream = await startNode(join(root, 'bench/gateway/trivial-upstream.ts'), { PORT: String(upstreamPort), BENCH_JWKS: jwks });
     const gatewayEnv = (target: number) => ({
@@ -284,23 +322,32 @@ async function main(): Promise<void> {
       LOG_LEVEL: 'info',
     });
     if (parts.has('trivial')) {
-      const gatewayPort = await freePort();
-      const gateway = await startNode(join(root, 'services/gateway/src/main.ts'), { ...gatewayEnv(upstreamPort), PORT: String(gatewayPort) });
-      const nginxPort = await freePort();
-      const nginx = await startNginx(nginxPort, upstreamPort, work);
-      const replyFromPort = await freePort();
-      const replyFrom = await startNode(join(root, 'bench/gateway/reply-from-proxy.ts'), { PORT: String(replyFromPort), UPSTREAM_URL: `http://127.0.0.1:${upstreamPort}` });
-      report.push(
-        await compare('Trivial upstream (GET, 22-byte JSON)', [
-          { name: 'direct', url: `http://127.0.0.1:${upstreamPort}/api/catalog/ping`, header: auth, processes: { upstream: [upstream.pid!] } },
-          { name: 'gateway (JWT on)', url: `http://127.0.0.1:${gatewayPort}/api/catalog/ping`, header: auth, processes: { gateway: [gateway.pid!], upstream: [upstream.pid!] } },
-          { name: 'nginx (1 worker)', url: `http://127.0.0.1:${nginxPort}/api/catalog/ping`, header: auth, processes: { nginx, upstream: [upstream.pid!] } },
-          { name: 'fastify + reply-from (reference, no auth)', url: `http://127.0.0.1:${replyFromPort}/api/catalog/ping`, header: auth, processes: { proxy: [replyFrom.pid!], upstream: [upstream.pid!] } },
-        ]),
-      );
-      replyFrom.kill('SIGTERM');
-      execFileSync('kill', ['-QUIT', String(nginx[0])]);
-      gateway.kill('SIGTERM');
+      // Every round on processes of its own: the upstream, the gateway, nginx and the reference proxy.
+      const trivialRound = async (): Promise<Setup> => {
+        const port = await freePort();
+        const target = await startNode(join(root, 'bench/gateway/trivial-upstream.ts'), { PORT: String(port), BENCH_JWKS: jwks });
+        const gatewayPort = await freePort();
+        const gateway = await startNode(join(root, 'services/gateway/src/main.ts'), { ...gatewayEnv(port), IDENTITY_URL: `http://127.0.0.1:${port}`, PORT: String(gatewayPort) });
+        const nginxPort = await freePort();
+        const nginx = await startNginx(nginxPort, port, work);
+        const replyFromPort = await freePort();
+        const replyFrom = await startNode(join(root, 'bench/gateway/reply-from-proxy.ts'), { PORT: String(replyFromPort), UPSTREAM_URL: `http://127.0.0.1:${port}` });
+        return {
+          variants: [
+            { name: 'direct', url: `http://127.0.0.1:${port}/api/catalog/ping`, header: auth, processes: { upstream: [target.pid!] } },
+            { name: 'gateway (JWT on)', url: `http://127.0.0.1:${gatewayPort}/api/catalog/ping`, header: auth, processes: { gateway: [gateway.pid!], upstream: [target.pid!] } },
+            { name: 'nginx (1 worker)', url: `http://127.0.0.1:${nginxPort}/api/catalog/ping`, header: auth, processes: { nginx, upstream: [target.pid!] } },
+            { name: 'fastify + reply-from (reference, no auth)', url: `http://127.0.0.1:${replyFromPort}/api/catalog/ping`, header: auth, processes: { proxy: [replyFrom.pid!], upstream: [target.pid!] } },
+          ],
+          stop: async () => {
+            execFileSync('kill', ['-QUIT', String(nginx[0])]);
+            await Promise.all([replyFrom, gateway, target].map((child) => stopped(child)));
+            // The next round's nginx uses the same prefix directory and pid file.
+            while (existsSync(`/proc/${nginx[0]}`)) await new Promise((resolve) => setTimeout(resolve, 50));
+          },
+        };
+      };
+      report.push(await compare('Trivial upstream (GET, 22-byte JSON)', trivialRound, true));
     }
 
     // Catalog product list on real PostgreSQL.
@@ -330,11 +377,11 @@ async function main(): Promise<void> {
         const catalogNginx = await startNginx(catalogNginxPort, catalogPort, catalogNginxDir);
         const path = '/api/catalog/products?pageSize=20';
         report.push(
-          await compare('Catalog product list (GET /api/catalog/products?pageSize=20, PostgreSQL)', [
+          await compare('Catalog product list (GET /api/catalog/products?pageSize=20, PostgreSQL)', async (): Promise<Setup> => ({ stop: () => {}, variants: [
             { name: 'direct', url: `http://127.0.0.1:${catalogPort}${path}`, header: auth, processes: { catalog: [catalog.pid!] } },
             { name: 'gateway (JWT on)', url: `http://127.0.0.1:${catalogGatewayPort}${path}`, header: auth, processes: { gateway: [catalogGateway.pid!], catalog: [catalog.pid!] } },
             { name: 'nginx (1 worker)', url: `http://127.0.0.1:${catalogNginxPort}${path}`, header: auth, processes: { nginx: catalogNginx, catalog: [catalog.pid!] } },
-          ]),
+          ] }), false),
         );
         execFileSync('kill', ['-QUIT', String(catalogNginx[0])]);
         catalogGateway.kill('SIGTERM');
