@@ -96,3 +96,14 @@ export function installProblemHandlers(app: FastifyInstance): void {
     sendProblem(reply, 'ROUTE_NOT_FOUND', { detail: `${request.method} ${request.url.split('?')[0]} is not a route of this API` }),
   );
 }
+
+/** `make()`'s error without a stack trace: for refusals and deadlines that are answers, not bugs, where capturing (or, later, formatting) a stack costs more than the rest of the answer and would only show a timer or the policy code. */
+export function withoutStackTrace<E extends Error>(make: () => E): E {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return make();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}

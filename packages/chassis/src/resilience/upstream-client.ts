@@ -19,7 +19,7 @@ import {
 import { Pool, type Dispatcher } from 'undici';
 import { CALLER_HEADER } from '../faults.ts';
 import { propagationHeaders } from '../http-client.ts';
-import { AppError } from '../problem.ts';
+import { AppError, withoutStackTrace } from '../problem.ts';
 import { BreakerTrial } from './breaker-trial.ts';
 import { LoadBalancer, type Endpoint, type EndpointState } from './load-balancer.ts';
 import { RetryBudget } from './retry-budget.ts';
@@ -374,17 +374,6 @@ class Call<T> {
     this.options = options;
     this.timeoutMs = timeoutMs;
     this.maxAttempts = maxAttempts;
-  }
-}
-
-/** `make()`'s error without a stack trace: for refusals that are answers, not bugs, where capturing one costs more than the rest of the answer. */
-function withoutStackTrace<E extends Error>(make: () => E): E {
-  const limit = Error.stackTraceLimit;
-  Error.stackTraceLimit = 0;
-  try {
-    return make();
-  } finally {
-    Error.stackTraceLimit = limit;
   }
 }
 
