@@ -1,4 +1,5 @@
 import { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 
 /** The part of a (pino) logger a shared store reports its outages to. */
 export interface SharedStoreLog {
@@ -82,4 +83,20 @@ function redactedUrl(url: string): string {
   } catch {
     return '(unparseable Redis URL)';
   }
+}
+
+/**
+ * A budget (`points` per `duration` seconds per key) counted in the shared Redis,
+ * with an in-memory insurance limiter of the same budget: while Redis is not ready
+ * (connecting, reconnecting) it answers at once, without a round trip; a command
+ * that fails or times out is answered by it too. Softer for the length of an
+ * outage (per replica), never open.
+ */
+export function insuredLimiter(shared: SharedRedis, budget: { keyPrefix: string; points: number; duration: number }): RateLimiterRedis {
+  return new RateLimiterRedis({
+    storeClient: shared.redis,
+    ...budget,
+    rejectIfRedisNotReady: true,
+    insuranceLimiter: new RateLimiterMemory({ points: budget.points, duration: budget.duration }),
+  });
 }

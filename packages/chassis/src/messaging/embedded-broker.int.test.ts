@@ -31,10 +31,15 @@ describe('embedded broker: claiming without the poll', () => {
     await broker.close();
     await database.drop();
   });
+  /** A consumer group of its own, on the test's message name. */
+  const declaredGroup = async (name: string): Promise<string> => {
+    const group = `${name}${randomUUID().slice(0, 8)}`;
+    await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+    return group;
+  };
 
   it('delivers a message held back behind its key as soon as the one before it is acknowledged', async () => {
-    const group = `held${randomUUID().slice(0, 8)}`;
-    await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+    const group = await declaredGroup('held');
     const seen: string[] = [];
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
@@ -57,8 +62,7 @@ describe('embedded broker: claiming without the poll', () => {
   });
 
   it('works through messages of one key published together, one after the other', async () => {
-    const group = `samekey${randomUUID().slice(0, 8)}`;
-    await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+    const group = await declaredGroup('samekey');
     const seen: string[] = [];
     await broker.subscribe(group, async (delivery: Delivery) => {
       seen.push((delivery.message as Envelope).id);
@@ -72,8 +76,7 @@ describe('embedded broker: claiming without the poll', () => {
   });
 
   it('delivers the messages behind one that waited for its retry once it is acknowledged', async () => {
-    const group = `retried${randomUUID().slice(0, 8)}`;
-    await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+    const group = await declaredGroup('retried');
     const seen: string[] = [];
     let failed = false;
     await broker.subscribe(group, async (delivery: Delivery) => {
@@ -92,8 +95,7 @@ describe('embedded broker: claiming without the poll', () => {
   });
 
   it('works through a backlog larger than its concurrency', async () => {
-    const group = `backlog${randomUUID().slice(0, 8)}`;
-    await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+    const group = await declaredGroup('backlog');
     const seen = new Set<string>();
     await broker.subscribe(
       group,

@@ -1,4 +1,5 @@
-import { CircuitState, type CircuitBreakerPolicy } from 'cockatiel';
+import type { CallPolicy } from '@bazaar/topology';
+import { CircuitState, CountBreaker, circuitBreaker, type CircuitBreakerPolicy, type Policy } from 'cockatiel';
 
 /**
  * When an open cockatiel breaker lets its trial through: it remembers when the
@@ -30,4 +31,17 @@ export class BreakerTrial {
   private untilTrialMs(): number {
     return this.openedAt + this.halfOpenAfterMs - Date.now();
   }
+}
+
+/**
+ * The breaker a policy declares (calls and saga commands share its shape): cockatiel's
+ * `CountBreaker` over the last `windowCalls` outcomes that `handles` counts as
+ * failures, and the trial clock that goes with it.
+ */
+export function countBreaker(handles: Policy, settings: CallPolicy['breaker']): { breaker: CircuitBreakerPolicy; trial: BreakerTrial } {
+  const breaker = circuitBreaker(handles, {
+    halfOpenAfter: settings.halfOpenAfterMs,
+    breaker: new CountBreaker({ threshold: settings.failureRatio, size: settings.windowCalls, minimumNumberOfCalls: settings.minimumCalls }),
+  });
+  return { breaker, trial: new BreakerTrial(breaker, settings.halfOpenAfterMs) };
 }

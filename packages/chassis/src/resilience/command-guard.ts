@@ -1,8 +1,8 @@
 import { commandPolicy, defaultCommandPolicy, type CommandPolicy, type CommandPolicyOverride } from '@bazaar/topology';
-import { circuitBreaker, CountBreaker, handleAll, type CircuitBreakerPolicy } from 'cockatiel';
+import { handleAll, type CircuitBreakerPolicy } from 'cockatiel';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { AppError } from '../problem.ts';
-import { BreakerTrial } from './breaker-trial.ts';
+import { countBreaker, type BreakerTrial } from './breaker-trial.ts';
 import { RetryBudget } from './retry-budget.ts';
 import { parseOverrides } from './upstreams.ts';
 import { breakerStateName, type BreakerState } from './upstream-client.ts';
@@ -32,12 +32,7 @@ export class CommandGuard {
     this.participant = options.participant;
     this.policy = options.policy;
     this.inFlight = options.inFlight;
-    const { breaker } = options.policy;
-    this.breaker = circuitBreaker(handleAll, {
-      halfOpenAfter: breaker.halfOpenAfterMs,
-      breaker: new CountBreaker({ threshold: breaker.failureRatio, size: breaker.windowCalls, minimumNumberOfCalls: breaker.minimumCalls }),
-    });
-    this.trial = new BreakerTrial(this.breaker, breaker.halfOpenAfterMs);
+    ({ breaker: this.breaker, trial: this.trial } = countBreaker(handleAll, options.policy.breaker));
     const onStateChange = options.onStateChange;
     if (onStateChange) this.breaker.onStateChange((state) => onStateChange(breakerStateName(state)));
     this.budget = new RetryBudget(options.policy.retryBudget);

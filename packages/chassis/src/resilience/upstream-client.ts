@@ -4,12 +4,10 @@ import {
   BrokenCircuitError,
   BulkheadRejectedError,
   CircuitState,
-  CountBreaker,
   ExponentialBackoff,
   IsolatedCircuitError,
   TaskCancelledError,
   bulkhead,
-  circuitBreaker,
   fullJitterGenerator,
   handleWhen,
   type BulkheadPolicy,
@@ -20,7 +18,7 @@ import { Pool, type Dispatcher } from 'undici';
 import { CALLER_HEADER } from '../faults.ts';
 import { propagationHeaders } from '../http-client.ts';
 import { AppError, withoutStackTrace } from '../problem.ts';
-import { BreakerTrial } from './breaker-trial.ts';
+import { countBreaker, type BreakerTrial } from './breaker-trial.ts';
 import { LoadBalancer, type Endpoint, type EndpointState } from './load-balancer.ts';
 import { RetryBudget } from './retry-budget.ts';
 import type { UpstreamMetrics } from './upstream-metrics.ts';
@@ -149,11 +147,7 @@ export class UpstreamClient {
 
     this.bulkhead = bulkhead(policy.bulkhead.maxConcurrent, policy.bulkhead.maxQueue);
     const breakerCounts = handleWhen((error) => !(error instanceof CallerGaveUp)).orWhenResult((result) => serverError(result as { status: number }));
-    this.breaker = circuitBreaker(breakerCounts, {
-      halfOpenAfter: policy.breaker.halfOpenAfterMs,
-      breaker: new CountBreaker({ threshold: policy.breaker.failureRatio, size: policy.breaker.windowCalls, minimumNumberOfCalls: policy.breaker.minimumCalls }),
-    });
-    this.trial = new BreakerTrial(this.breaker, policy.breaker.halfOpenAfterMs);
+    ({ breaker: this.breaker, trial: this.trial } = countBreaker(breakerCounts, policy.breaker));
     this.breaker.onStateChange((state) => this.metrics?.breakerState(this.service, breakerStateName(state)));
     this.backoff = new ExponentialBackoff({ initialDelay: policy.retry.baseDelayMs, maxDelay: policy.retry.maxDelayMs, generator: fullJitterGenerator });
     this.metrics?.track(this);

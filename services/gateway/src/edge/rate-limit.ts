@@ -1,7 +1,7 @@
 import { AppError } from '@bazaar/chassis';
-import { connectSharedRedis } from '@bazaar/chassis/redis';
+import { connectSharedRedis, insuredLimiter } from '@bazaar/chassis/redis';
 import type { FastifyBaseLogger } from 'fastify';
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 
 export interface RateLimitDecision {
   allowed: boolean;
@@ -70,28 +70,19 @@ export function createRateLimiter(options: RateLimitOptions): RateLimiter {
   }
 
   // Without Redis (connecting, or down), the insurance limiters answer.
-  const { redis, connected, close } = connectSharedRedis(options.redisUrl, {
+  const store = connectSharedRedis(options.redisUrl, {
     connectionName: 'bazaar-gateway-rate-limit',
     log: options.log,
     degraded: 'rate-limit store unreachable: limits are per gateway replica until it is back',
     restored: 'rate-limit store reachable again: limits are shared by every gateway replica',
   });
-  const shared = (scope: 'ip' | 'user', points: number): RateLimiterRedis =>
-    new RateLimiterRedis({
-      storeClient: redis,
-      keyPrefix: `${prefix}:${scope}`,
-      points,
-      duration: WINDOW_SECONDS,
-      // Not ready (connecting, reconnecting): straight to the insurance limiter, without a round trip.
-      rejectIfRedisNotReady: true,
-      insuranceLimiter: new RateLimiterMemory({ points, duration: WINDOW_SECONDS }),
-    });
+  const shared = (scope: 'ip' | 'user', points: number) => insuredLimiter(store, { keyPrefix: `${prefix}:${scope}`, points, duration: WINDOW_SECONDS });
   const limiters = { ip: shared('ip', policies.ip.limit), user: shared('user', policies.user.limit) };
   return {
     store: 'redis',
     check: (client) => decide(client, limiters, policies, true),
-    connected: () => connected,
-    close,
+    connected: () => store.connected,
+    close: store.close,
   };
 }
 

@@ -1,6 +1,6 @@
-import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import { AppError } from '@bazaar/chassis';
-import { connectSharedRedis, type SharedRedis, type SharedStoreLog } from '@bazaar/chassis/redis';
+import { connectSharedRedis, insuredLimiter, type SharedRedis, type SharedStoreLog } from '@bazaar/chassis/redis';
 
 export interface LoginThrottleOptions {
   accountMaxFailures: number;
@@ -46,23 +46,15 @@ export class LoginThrottle {
       return;
     }
     this.store = 'redis';
-    this.#shared = connectSharedRedis(options.redisUrl, {
+    const shared = connectSharedRedis(options.redisUrl, {
       connectionName: 'bazaar-identity-login-throttle',
       log: options.log,
       degraded: 'login-throttle store unreachable: login limits are per identity replica until it is back',
       restored: 'login-throttle store reachable again: login limits are shared by every identity replica',
     });
-    const shared = (scope: string, budget: { points: number; duration: number }) =>
-      new RateLimiterRedis({
-        storeClient: this.#shared!.redis,
-        keyPrefix: `${prefix}:${scope}`,
-        ...budget,
-        // Not ready (connecting, reconnecting): straight to the insurance limiter, without a round trip.
-        rejectIfRedisNotReady: true,
-        insuranceLimiter: new RateLimiterMemory(budget),
-      });
-    this.#accounts = shared('account', account);
-    this.#ips = shared('ip', ip);
+    this.#shared = shared;
+    this.#accounts = insuredLimiter(shared, { keyPrefix: `${prefix}:account`, ...account });
+    this.#ips = insuredLimiter(shared, { keyPrefix: `${prefix}:ip`, ...ip });
   }
 
   /** Resolves once the shared store is connected, or after its connect timeout (at most 1 s); at once in memory. Never rejects. */
