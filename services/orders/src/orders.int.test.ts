@@ -99,6 +99,11 @@ async function place(customerId: string): Promise<string> {
 }
 
 /** The commands written to the outbox for `orderId`, oldest first. */
+async function sagaRow(orderId: string): Promise<{ status: string; awaiting: string[]; attempts: number }> {
+  const { rows } = await db.query<{ status: string; awaiting: string[]; attempts: number }>('SELECT status, awaiting, attempts FROM sagas WHERE order_id = $1', [orderId]);
+  return rows[0]!;
+}
+
 async function commands(orderId: string): Promise<string[]> {
   const { rows } = await db.query<{ message_name: string }>('SELECT message_name FROM outbox WHERE key = $1 ORDER BY seq', [orderId]);
   return rows.map((row) => row.message_name);
@@ -141,7 +146,7 @@ describe('order event store', () => {
     await db.query('DELETE FROM order_snapshots WHERE order_id = $1', [id]);
     assert.deepEqual(fromSnapshot, await store.load(db, id));
     assert.equal(fromSnapshot!.version, 4);
-    assert.equal(fromSnapshot!.step, 'capture-payment');
+    assert.deepEqual(fromSnapshot!.steps, ['capture-payment', 'commit-stock']);
   });
 
   it('loads streams written with an old event version (OrderPlaced v1 is upcast)', async () => {
@@ -172,15 +177,20 @@ describe('order event store', () => {
 });
 
 describe('checkout saga', () => {
-  it('walks the five steps on replies and confirms; the read models follow', async () => {
+  it('walks the five steps on replies, capture and commit side by side, and confirms; the read models follow', async () => {
     const buyer = await customer();
     const id = await place(buyer.id);
     assert.equal((await view(id, buyer.token)).status, 'PENDING');
     await reply('catalog.reserve-stock-result.v1', { orderId: id, outcome: 'succeeded' });
     await reply('payments.authorize-payment-result.v1', { orderId: id, outcome: 'succeeded', paymentId: randomUUID() });
     await reply('shipping.create-shipment-result.v1', { orderId: id, outcome: 'succeeded', shipmentId: randomUUID(), trackingNumber: 'BZ123456789012' });
-    await reply('payments.capture-payment-result.v1', { orderId: id, outcome: 'succeeded' });
+    // The last stage goes out whole: both commands before either reply.
+    assert.deepEqual((await commands(id)).slice(3), ['payments.capture-payment.v1', 'catalog.commit-stock.v1']);
+    assert.deepEqual((await sagaRow(id)).awaiting, ['capture-payment', 'commit-stock']);
     await reply('catalog.commit-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    assert.deepEqual((await sagaRow(id)).awaiting, ['capture-payment']);
+    assert.equal((await view(id, buyer.token)).status, 'PENDING', 'confirmed only once both answered');
+    await reply('payments.capture-payment-result.v1', { orderId: id, outcome: 'succeeded' });
     assert.deepEqual(await commands(id), [
       'catalog.reserve-stock.v1',
       'payments.authorize-payment.v1',
@@ -211,6 +221,41 @@ describe('checkout saga', () => {
     assert.equal(order.reason, 'Your card was declined.');
     assert.equal(order.code, 'CARD_DECLINED');
     assert.deepEqual((await commands(id)).slice(2), ['catalog.release-stock.v1', 'orders.order-cancelled.v1']);
+  });
+
+  it('a stock commit refused after the capture cancels the shipment, refunds and releases', async () => {
+    const buyer = await customer();
+    const id = await place(buyer.id);
+    await reply('catalog.reserve-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('payments.authorize-payment-result.v1', { orderId: id, outcome: 'succeeded', paymentId: randomUUID() });
+    await reply('shipping.create-shipment-result.v1', { orderId: id, outcome: 'succeeded', shipmentId: randomUUID(), trackingNumber: 'BZ123456789013' });
+    await reply('payments.capture-payment-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('catalog.commit-stock-result.v1', { orderId: id, outcome: 'failed', code: 'RESERVATION_EXPIRED', reason: 'The reservation lapsed before the order was confirmed.' });
+    await reply('shipping.cancel-shipment-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('payments.refund-payment-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('catalog.release-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    assert.deepEqual((await commands(id)).slice(5), ['shipping.cancel-shipment.v1', 'payments.refund-payment.v1', 'catalog.release-stock.v1', 'orders.order-cancelled.v1']);
+    const order = await view(id, buyer.token);
+    assert.equal(order.status, 'CANCELLED');
+    assert.equal(order.code, 'RESERVATION_EXPIRED');
+  });
+
+  it('a saga row written by the previous release (capture alone in flight) sends the stock commit when the capture answers', async () => {
+    const buyer = await customer();
+    const id = await place(buyer.id);
+    await reply('catalog.reserve-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    await reply('payments.authorize-payment-result.v1', { orderId: id, outcome: 'succeeded', paymentId: randomUUID() });
+    // As the previous release left it: create-shipment in flight alone.
+    await db.query("UPDATE sagas SET awaiting = '{create-shipment}' WHERE order_id = $1", [id]);
+    await reply('shipping.create-shipment-result.v1', { orderId: id, outcome: 'succeeded', shipmentId: randomUUID(), trackingNumber: 'BZ123456789014' });
+    // The previous release would have sent only the capture: its row awaits that alone.
+    await db.query("UPDATE sagas SET awaiting = '{capture-payment}' WHERE order_id = $1", [id]);
+    const before = (await commands(id)).filter((name) => name === 'catalog.commit-stock.v1').length;
+    await reply('payments.capture-payment-result.v1', { orderId: id, outcome: 'succeeded' });
+    assert.equal((await commands(id)).filter((name) => name === 'catalog.commit-stock.v1').length, before + 1, 'the commit goes out on the capture reply');
+    assert.deepEqual((await sagaRow(id)).awaiting, ['commit-stock']);
+    await reply('catalog.commit-stock-result.v1', { orderId: id, outcome: 'succeeded' });
+    assert.equal((await view(id, buyer.token)).status, 'CONFIRMED');
   });
 
   it('a redelivered or stale reply changes nothing', async () => {

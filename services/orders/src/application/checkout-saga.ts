@@ -10,7 +10,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { CommandGuards, type Database, type Outbox, type Queryable } from '@bazaar/chassis';
 import type { CommandPolicyOverride } from '@bazaar/topology';
-import { NotCancellableError, onCancel, onDeadline, onReply, pendingCommand, type Action, type Reply } from '../domain/checkout.ts';
+import { NotCancellableError, onCancel, onDeadline, onReply, pendingCommands, type Action, type Reply } from '../domain/checkout.ts';
 import type { OrderEvent } from '../domain/order-events.ts';
 import type { Order } from '../domain/order.ts';
 import type { OrderEventStore } from '../persistence/order-event-store.ts';
@@ -33,7 +33,8 @@ export type SagaInput = { kind: 'reply'; reply: Reply } | { kind: 'deadline' } |
 
 interface SagaRow {
   status: string;
-  awaiting: string | null;
+  /** The commands sent and not yet answered. */
+  awaiting: Action[];
   attempts: number;
 }
 
@@ -103,7 +104,7 @@ export class CheckoutSaga {
   /** Counts the commands awaiting each participant's reply (sagas in flight, by what they await), for the bulkheads. */
   async countInFlight(): Promise<void> {
     const { rows } = await this.options.db.query<{ awaiting: Action; n: number }>(
-      'SELECT awaiting, count(*)::int AS n FROM sagas WHERE deadline_at IS NOT NULL AND awaiting IS NOT NULL GROUP BY awaiting',
+      'SELECT a.action AS awaiting, count(*)::int AS n FROM sagas, unnest(sagas.awaiting) AS a (action) WHERE deadline_at IS NOT NULL GROUP BY a.action',
     );
     const counts = new Map<string, number>();
     for (const { awaiting, n } of rows) {
@@ -115,16 +116,16 @@ export class CheckoutSaga {
 
   /** Starts the saga of a just-placed order (in the transaction that placed it): at most one per order. */
   async start(tx: Queryable, order: Order, now: Date): Promise<void> {
-    const action = pendingCommand(order)!;
-    // The row is written as `send` would leave it: the first command's deadline, attempt 1.
+    const actions = pendingCommands(order);
+    // The row is written as `send` would leave it: the first stage's deadline, attempt 1.
     await tx.query("INSERT INTO sagas (order_id, status, awaiting, deadline_at, attempts, started_at, updated_at) VALUES ($1, 'RUNNING', $2, $3, 1, $4, $4)", [
       order.id,
-      action,
+      actions,
       this.deadline(now, 0),
       now,
     ]);
     const notes = new SagaNotes(order.id);
-    await this.command(tx, order, action, now, 1, notes);
+    for (const action of actions) await this.command(tx, order, action, now, 1, notes);
     await notes.write(tx);
   }
 
@@ -145,50 +146,59 @@ export class CheckoutSaga {
       input.kind === 'reply' ? onReply(order, input.reply, at) : input.kind === 'deadline' ? onDeadline(order, at) : onCancel(order, at);
     if (input.kind === 'reply') {
       const { action, outcome, code } = input.reply;
-      if (saga.awaiting === action) this.guards.replied(participantOf(action));
+      if (saga.awaiting.includes(action)) this.guards.replied(participantOf(action));
       notes.add(events.length > 0 ? 'reply' : 'reply ignored', action, outcome + (code ? ` ${code}` : ''));
     } else if (input.kind === 'deadline') {
-      if (saga.awaiting) this.guards.timedOut(participantOf(saga.awaiting as Action));
-      notes.add('deadline passed', saga.awaiting, `attempt ${saga.attempts}`);
+      for (const action of saga.awaiting) {
+        this.guards.timedOut(participantOf(action));
+        notes.add('deadline passed', action, `attempt ${saga.attempts}`);
+      }
     } else {
       notes.add('cancel requested', null, null);
     }
 
-    const waitingOn = pendingCommand(order);
     const next = await this.options.store.append(tx, order, events, now, { input: input.kind });
-    const nextAction = pendingCommand(next);
+    // What the saga waits on now, against what it has sent: the new commands go out. (Compared with
+    // what was sent rather than with the previous state, so a saga whose row lags its stream — written
+    // by an older release that sent one step at a time — still sends what its stream says is due.)
+    const pending = pendingCommands(next);
+    const unsent = pending.filter((action) => !saga.awaiting.includes(action));
     if (events.length > 0) {
       await this.options.projections.project(tx, next);
       await this.announce(tx, next, events, at);
     }
 
-    if (nextAction === null) {
+    if (pending.length === 0) {
       const status = next.status === 'CONFIRMED' ? 'CONFIRMED' : 'CANCELLED';
-      await tx.query('UPDATE sagas SET status = $2, awaiting = NULL, deadline_at = NULL, attempts = 0, updated_at = $3 WHERE order_id = $1', [orderId, status, now]);
+      await tx.query("UPDATE sagas SET status = $2, awaiting = '{}', deadline_at = NULL, attempts = 0, updated_at = $3 WHERE order_id = $1", [orderId, status, now]);
       if (saga.status === 'RUNNING' || saga.status === 'COMPENSATING') this.outcomes?.inc({ outcome: status.toLowerCase() });
       notes.add(status.toLowerCase(), null, next.failure?.reason ?? null);
-    } else if (nextAction !== waitingOn) {
-      await this.send(tx, next, nextAction, now, 1, notes);
-    } else if (input.kind === 'deadline' && !this.guards.tryResend(participantOf(nextAction))) {
+    } else if (unsent.length > 0) {
+      await this.send(tx, next, unsent, pending, now, 1, notes);
+    } else if (pending.length < saga.awaiting.length) {
+      // One step of the stage answered; the others are still in flight, on the same deadline.
+      await tx.query('UPDATE sagas SET awaiting = $2, updated_at = $3 WHERE order_id = $1', [orderId, pending, now]);
+    } else if (input.kind === 'deadline' && !this.guards.tryResend(participantOf(pending[0]!))) {
       // The participant's resend budget is spent (many compensations unanswered at once: it is
       // down or drowning): this one waits a backoff instead of adding to the load.
       const wait = Math.max(this.options.settings.compensationBackoffBaseMs, this.backoff(saga.attempts));
       await tx.query('UPDATE sagas SET deadline_at = $2, updated_at = $3 WHERE order_id = $1', [orderId, new Date(now.getTime() + wait), now]);
-      notes.add('resend deferred', nextAction, `retry budget spent; next try in ${wait} ms`);
+      notes.add('resend deferred', pending[0]!, `retry budget spent; next try in ${wait} ms`);
     } else if (input.kind === 'deadline') {
       // A compensation went unanswered: send it again, waiting longer each time.
+      const compensation = pending[0]!;
       const attempt = saga.attempts + 1;
-      this.retries?.inc({ compensation: nextAction });
+      this.retries?.inc({ compensation });
       if (attempt >= this.options.settings.stuckAfterAttempts) {
-        this.options.log.error({ orderId, compensation: nextAction, attempt }, 'compensation stuck: still unanswered or failing; retrying');
+        this.options.log.error({ orderId, compensation, attempt }, 'compensation stuck: still unanswered or failing; retrying');
       } else {
-        this.options.log.warn({ orderId, compensation: nextAction, attempt }, 'compensation unanswered; sending it again');
+        this.options.log.warn({ orderId, compensation, attempt }, 'compensation unanswered; sending it again');
       }
-      await this.send(tx, next, nextAction, now, attempt, notes);
-    } else if (input.kind === 'reply' && input.reply.outcome === 'failed' && input.reply.action === nextAction) {
+      await this.send(tx, next, pending, pending, now, attempt, notes);
+    } else if (input.kind === 'reply' && input.reply.outcome === 'failed' && input.reply.action === pending[0]) {
       // A compensation answered no (a participant that cannot undo yet): try again after a backoff.
       const wait = this.backoff(saga.attempts);
-      this.options.log.warn({ orderId, compensation: nextAction, code: input.reply.code, retryInMs: wait }, 'compensation failed; will retry');
+      this.options.log.warn({ orderId, compensation: pending[0], code: input.reply.code, retryInMs: wait }, 'compensation failed; will retry');
       await tx.query('UPDATE sagas SET deadline_at = $2, updated_at = $3 WHERE order_id = $1', [orderId, new Date(now.getTime() + wait), now]);
     }
     await notes.write(tx);
@@ -219,7 +229,7 @@ export class CheckoutSaga {
 
   /** The saga's timeline, for admins: every command sent, reply, deadline and retry. */
   async timeline(db: Queryable, orderId: string) {
-    const { rows: sagas } = await db.query<{ status: string; awaiting: string | null; deadline_at: Date | null; attempts: number; started_at: Date; updated_at: Date }>(
+    const { rows: sagas } = await db.query<{ status: string; awaiting: string[]; deadline_at: Date | null; attempts: number; started_at: Date; updated_at: Date }>(
       'SELECT status, awaiting, deadline_at, attempts, started_at, updated_at FROM sagas WHERE order_id = $1',
       [orderId],
     );
@@ -241,14 +251,14 @@ export class CheckoutSaga {
     };
   }
 
-  /** Sends `action` (attempt `attempt`) and moves the saga's row to wait for its reply. */
-  private async send(tx: Queryable, order: Order, action: Action, now: Date, attempt: number, notes: SagaNotes): Promise<void> {
-    await this.command(tx, order, action, now, attempt, notes);
+  /** Sends `actions` (attempt `attempt`) and moves the saga's row to wait for the replies to `awaiting`, on a new deadline. */
+  private async send(tx: Queryable, order: Order, actions: readonly Action[], awaiting: readonly Action[], now: Date, attempt: number, notes: SagaNotes): Promise<void> {
+    for (const action of actions) await this.command(tx, order, action, now, attempt, notes);
     const status = order.phase === 'compensating' ? 'COMPENSATING' : 'RUNNING';
     await tx.query('UPDATE sagas SET status = $2, awaiting = $3, deadline_at = $4, attempts = $5, updated_at = $6 WHERE order_id = $1', [
       order.id,
       status,
-      action,
+      awaiting,
       this.deadline(now, attempt - 1),
       attempt,
       now,

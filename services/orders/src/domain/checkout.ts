@@ -1,11 +1,11 @@
 /**
  * The checkout saga's decisions, pure: given an order's state and what just
  * happened (a reply, a deadline, the customer), which events to append. What to
- * send next follows from the resulting state alone (`pendingCommand`), so a saga
- * restarted from its stream resends exactly what it was waiting on.
+ * wait on next follows from the resulting state alone (`pendingCommands`), so a
+ * saga restarted from its stream knows exactly what it was waiting on.
  */
 import type { CheckoutStep, Compensation, OrderEvent } from './order-events.ts';
-import { checkoutSteps, evolve, type Order } from './order.ts';
+import { evolve, type Order } from './order.ts';
 
 export type Action = CheckoutStep | Compensation;
 
@@ -39,7 +39,7 @@ function closeIfCompensated(order: Order, events: OrderEvent[], now: string): Or
 
 /** A participant answered. A reply for anything but what the saga waits on is stale and changes nothing. */
 export function onReply(order: Order, reply: Reply, now: string): OrderEvent[] {
-  if (order.phase === 'forward' && order.step === reply.action) {
+  if (order.phase === 'forward' && order.steps.includes(reply.action as CheckoutStep)) {
     const step = reply.action as CheckoutStep;
     if (reply.outcome === 'failed') {
       const failed: OrderEvent = {
@@ -53,7 +53,8 @@ export function onReply(order: Order, reply: Reply, now: string): OrderEvent[] {
     if (reply.shipmentId) succeeded.data.shipmentId = reply.shipmentId;
     if (reply.trackingNumber) succeeded.data.trackingNumber = reply.trackingNumber;
     const events: OrderEvent[] = [succeeded];
-    if (step === checkoutSteps[checkoutSteps.length - 1]) events.push({ type: 'OrderConfirmed', data: { confirmedAt: now } });
+    // The last step of the last stage: nothing left to do.
+    if (evolve(order, succeeded, now).steps.length === 0) events.push({ type: 'OrderConfirmed', data: { confirmedAt: now } });
     return events;
   }
   if (order.phase === 'compensating' && order.compensations[0] === reply.action && reply.outcome === 'succeeded') {
@@ -63,13 +64,13 @@ export function onReply(order: Order, reply: Reply, now: string): OrderEvent[] {
 }
 
 /**
- * The step in flight missed its deadline: its effect is unknown, so it is
- * compensated with the steps before it. A compensation past its deadline is not
- * an event: it is sent again (the orchestrator counts attempts).
+ * The stage in flight missed its deadline: the effect of its steps is unknown, so
+ * they are compensated with the steps before them. A compensation past its
+ * deadline is not an event: it is sent again (the orchestrator counts attempts).
  */
 export function onDeadline(order: Order, now: string): OrderEvent[] {
-  if (order.phase !== 'forward' || order.step === null) return [];
-  const step = order.step;
+  if (order.phase !== 'forward' || order.steps.length === 0) return [];
+  const step = order.steps[0]!;
   return closeIfCompensated(
     order,
     [{ type: 'CheckoutStepFailed', data: { step, code: 'STEP_TIMED_OUT', reason: `The ${participantOf[step]} step did not complete in time, so your order was cancelled; nothing was charged.` } }],
@@ -86,9 +87,9 @@ export function onCancel(order: Order, now: string): OrderEvent[] {
   return closeIfCompensated(order, [{ type: 'CancellationRequested', data: { by: 'customer' } }], now);
 }
 
-/** What the saga waits on in this state: the command to (re)send, or nothing once the order is final. */
-export function pendingCommand(order: Order): Action | null {
-  if (order.phase === 'forward') return order.step;
-  if (order.phase === 'compensating') return order.compensations[0] ?? null;
-  return null;
+/** What the saga waits on in this state: the steps in flight, the compensation in flight, or nothing once the order is final. */
+export function pendingCommands(order: Order): Action[] {
+  if (order.phase === 'forward') return order.steps;
+  if (order.phase === 'compensating') return order.compensations.slice(0, 1);
+  return [];
 }

@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
-import { onCancel, onDeadline, onReply, pendingCommand, type Action } from './checkout.ts';
+import { onCancel, onDeadline, onReply, pendingCommands, type Action } from './checkout.ts';
 import type { OrderEvent } from './order-events.ts';
-import { checkoutSteps, compensationsFor, emptyOrder, evolve, type Order } from './order.ts';
+import type { CheckoutStep } from './order-events.ts';
+import { checkoutStages, checkoutSteps, compensationsFor, emptyOrder, evolve, type Order } from './order.ts';
 
 const at = '2026-11-21T12:00:00.000Z';
 const actions: Action[] = [...checkoutSteps, 'cancel-shipment', 'void-payment', 'refund-payment', 'release-stock'];
@@ -59,23 +60,67 @@ function run(inputs: readonly Input[]): { order: Order; events: OrderEvent[] } {
 /** Answers whatever the saga waits on with `succeeded` until it ends; answers how many replies that took. */
 function settle(order: Order): { order: Order; replies: number } {
   let replies = 0;
-  for (let action = pendingCommand(order); action !== null; action = pendingCommand(order)) {
-    for (const event of onReply(order, { action, outcome: 'succeeded' }, at)) order = evolve(order, event, at);
+  for (let pending = pendingCommands(order); pending.length > 0; pending = pendingCommands(order)) {
+    for (const event of onReply(order, { action: pending[0]!, outcome: 'succeeded' }, at)) order = evolve(order, event, at);
     if (++replies > 20) break;
   }
   return { order, replies };
 }
 
+/** Applies the replies in turn. */
+function reply(order: Order, ...replies: Array<[Action, 'succeeded' | 'failed', string?]>): Order {
+  for (const [action, outcome, code] of replies) for (const event of onReply(order, { action, outcome, code }, at)) order = evolve(order, event, at);
+  return order;
+}
+
+/** The steps whose effect may exist when the first failure or cancellation comes after `succeeded` (in that order). */
+function reachedAt(succeeded: readonly CheckoutStep[], failed: CheckoutStep | undefined): CheckoutStep[] {
+  let done = 0;
+  const reached: CheckoutStep[] = [];
+  for (const stage of checkoutStages) {
+    reached.push(...stage);
+    done += stage.length;
+    if (succeeded.length < done) break;
+  }
+  return reached.filter((step) => step !== failed);
+}
+
 describe('checkout saga decisions', () => {
-  it('confirms after the five steps succeed in order, and sends each command once', () => {
+  it('confirms after the five steps succeed stage by stage, capture and commit side by side', () => {
     let order = placed();
-    const sent: Action[] = [];
-    for (let action = pendingCommand(order); action !== null; action = pendingCommand(order)) {
-      sent.push(action);
-      for (const event of onReply(order, { action, outcome: 'succeeded' }, at)) order = evolve(order, event, at);
+    const stages: Action[][] = [];
+    for (let pending = pendingCommands(order); pending.length > 0; pending = pendingCommands(order)) {
+      stages.push([...pending]);
+      for (const action of pending) order = reply(order, [action, 'succeeded']);
     }
-    assert.deepEqual(sent, checkoutSteps);
+    assert.deepEqual(stages, [['reserve-stock'], ['authorize-payment'], ['create-shipment'], ['capture-payment', 'commit-stock']]);
     assert.equal(order.status, 'CONFIRMED');
+  });
+
+  it('the last stage confirms only once both of its steps succeeded, whichever answers first', () => {
+    for (const [first, second] of [['capture-payment', 'commit-stock'], ['commit-stock', 'capture-payment']] as const) {
+      const order = reply(placed(), ['reserve-stock', 'succeeded'], ['authorize-payment', 'succeeded'], ['create-shipment', 'succeeded'], [first, 'succeeded']);
+      assert.equal(order.status, 'PENDING');
+      assert.deepEqual(pendingCommands(order), [second]);
+      assert.deepEqual(onReply(order, { action: first, outcome: 'succeeded' }, at), [], 'a repeated reply changes nothing');
+      assert.equal(reply(order, [second, 'succeeded']).status, 'CONFIRMED');
+    }
+  });
+
+  it('a capture refused while the stock commit is in flight voids the payment and still gives the stock back', () => {
+    const order = reply(placed(), ['reserve-stock', 'succeeded'], ['authorize-payment', 'succeeded'], ['create-shipment', 'succeeded'], ['capture-payment', 'failed', 'PAYMENT_NOT_AUTHORIZED']);
+    assert.deepEqual(order.compensations, ['cancel-shipment', 'void-payment', 'release-stock']);
+  });
+
+  it('a stock commit refused after the capture refunds the payment', () => {
+    const order = reply(placed(), ['reserve-stock', 'succeeded'], ['authorize-payment', 'succeeded'], ['create-shipment', 'succeeded'], ['capture-payment', 'succeeded'], ['commit-stock', 'failed', 'RESERVATION_EXPIRED']);
+    assert.deepEqual(order.compensations, ['cancel-shipment', 'refund-payment', 'release-stock']);
+    assert.equal(order.failure?.code, 'RESERVATION_EXPIRED');
+  });
+
+  it('a stock commit refused while the capture is in flight refunds too: the capture may still happen', () => {
+    const order = reply(placed(), ['reserve-stock', 'succeeded'], ['authorize-payment', 'succeeded'], ['create-shipment', 'succeeded'], ['commit-stock', 'failed', 'RESERVATION_EXPIRED']);
+    assert.deepEqual(order.compensations, ['cancel-shipment', 'refund-payment', 'release-stock']);
   });
 
   it('a decline at authorization releases the stock only (nothing was charged)', () => {
@@ -110,11 +155,12 @@ describe('checkout saga decisions', () => {
   });
 
   it('plans compensations in reverse order of acquisition, refunding once the payment may be captured', () => {
-    assert.deepEqual(compensationsFor(null), []);
-    assert.deepEqual(compensationsFor('reserve-stock'), ['release-stock']);
-    assert.deepEqual(compensationsFor('create-shipment'), ['cancel-shipment', 'void-payment', 'release-stock']);
-    assert.deepEqual(compensationsFor('capture-payment'), ['cancel-shipment', 'refund-payment', 'release-stock']);
-    assert.deepEqual(compensationsFor('commit-stock'), ['cancel-shipment', 'refund-payment', 'release-stock']);
+    assert.deepEqual(compensationsFor([]), []);
+    assert.deepEqual(compensationsFor(['reserve-stock']), ['release-stock']);
+    assert.deepEqual(compensationsFor(['reserve-stock', 'authorize-payment', 'create-shipment']), ['cancel-shipment', 'void-payment', 'release-stock']);
+    assert.deepEqual(compensationsFor(['reserve-stock', 'authorize-payment', 'create-shipment', 'capture-payment']), ['cancel-shipment', 'refund-payment', 'release-stock']);
+    assert.deepEqual(compensationsFor(['reserve-stock', 'authorize-payment', 'create-shipment', 'commit-stock']), ['cancel-shipment', 'void-payment', 'release-stock']);
+    assert.deepEqual(compensationsFor(checkoutSteps), ['cancel-shipment', 'refund-payment', 'release-stock']);
   });
 
   it('a confirmed order cannot be cancelled; a cancelled one cancels again as a no-op', () => {
@@ -134,8 +180,14 @@ describe('checkout saga decisions', () => {
         const { order, events } = run(inputs);
         const types = events.map((e) => e.type);
         const succeeded = events.flatMap((e) => (e.type === 'CheckoutStepSucceeded' ? [e.data.step] : []));
-        // Steps succeed only in order, each at most once.
-        assert.deepEqual(succeeded, checkoutSteps.slice(0, succeeded.length));
+        // Steps succeed stage by stage (in any order within a stage), each at most once.
+        assert.equal(new Set(succeeded).size, succeeded.length);
+        let stageStart = 0;
+        for (const stage of checkoutStages) {
+          const inStage = succeeded.slice(stageStart, stageStart + stage.length);
+          assert.ok(inStage.every((step) => stage.includes(step)), `${inStage.join(',')} in stage ${stage.join(',')}`);
+          stageStart += stage.length;
+        }
         // At most one terminal event, and nothing after it.
         const terminal = types.findIndex((t) => t === 'OrderConfirmed' || t === 'OrderCancelled');
         if (terminal >= 0) assert.equal(terminal, types.length - 1);
@@ -147,8 +199,8 @@ describe('checkout saga decisions', () => {
           // Every compensation planned was done, in plan order, once.
           const done = events.flatMap((e) => (e.type === 'CompensationSucceeded' ? [e.data.compensation] : []));
           const failedAt = events.find((e) => e.type === 'CheckoutStepFailed' || e.type === 'CancellationRequested')!;
-          const reached = failedAt.type === 'CheckoutStepFailed' && failedAt.data.code !== 'STEP_TIMED_OUT' ? succeeded.at(-1) ?? null : (checkoutSteps[succeeded.length] ?? null);
-          assert.deepEqual(done, compensationsFor(reached));
+          const refused = failedAt.type === 'CheckoutStepFailed' && failedAt.data.code !== 'STEP_TIMED_OUT' ? failedAt.data.step : undefined;
+          assert.deepEqual(done, compensationsFor(reachedAt(succeeded, refused)));
           // Money captured is always given back; stock reserved always released.
           if (succeeded.includes('capture-payment')) assert.ok(done.includes('refund-payment'));
           if (succeeded.includes('reserve-stock')) assert.ok(done.includes('release-stock'));
@@ -166,7 +218,7 @@ describe('checkout saga decisions', () => {
     fc.assert(
       fc.property(fc.array(input, { maxLength: 20 }), fc.constantFrom(...actions), fc.constantFrom('succeeded' as const, 'failed' as const), (inputs, action, outcome) => {
         const { order } = run(inputs);
-        fc.pre(pendingCommand(order) !== action);
+        fc.pre(!pendingCommands(order).includes(action));
         assert.deepEqual(onReply(order, { action, outcome }, at), []);
       }),
       { numRuns: 1000 },

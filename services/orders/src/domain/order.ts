@@ -8,8 +8,20 @@ import type { Address, CheckoutStep, Compensation, OrderEvent, PaymentMethod, Pr
 
 export type OrderStatus = 'PENDING' | 'CONFIRMED' | 'CANCELLED';
 
-/** The forward steps of checkout, in order. */
-export const checkoutSteps: readonly CheckoutStep[] = ['reserve-stock', 'authorize-payment', 'create-shipment', 'capture-payment', 'commit-stock'];
+/**
+ * The forward steps of checkout, in stages: every step of a stage is sent at
+ * once, and the next stage starts when all of them succeeded. Stock is reserved,
+ * then the payment authorized, then the shipment booked; once the shipment is
+ * booked nothing can refuse the order but the two bookkeeping steps themselves,
+ * so the payment is captured and the stock committed side by side (one round trip
+ * less on the way to CONFIRMED). Each undo copes with the other having happened
+ * or not: a refund of an uncaptured payment voids it, a release of committed
+ * stock takes the units back.
+ */
+export const checkoutStages: readonly (readonly CheckoutStep[])[] = [['reserve-stock'], ['authorize-payment'], ['create-shipment'], ['capture-payment', 'commit-stock']];
+
+/** Every forward step, in stage order. */
+export const checkoutSteps: readonly CheckoutStep[] = checkoutStages.flat();
 
 export interface TimelineEntry {
   at: string;
@@ -27,9 +39,9 @@ export interface Order {
   shippingAddress: Address;
   payment: PaymentMethod;
   status: OrderStatus;
-  /** Forward: the step in flight. Compensating: the compensations left, the first in flight. */
+  /** Forward: the steps of the current stage in flight (sent, not yet succeeded). Compensating: the compensations left, the first in flight. */
   phase: 'forward' | 'compensating' | 'done';
-  step: CheckoutStep | null;
+  steps: CheckoutStep[];
   compensations: Compensation[];
   failure: { code: string; reason: string } | null;
   paymentId: string | null;
@@ -40,7 +52,7 @@ export interface Order {
 }
 
 /** The state an order's snapshot stores; bump when `Order` changes shape so old snapshots are ignored. */
-export const ORDER_STATE_VERSION = 1;
+export const ORDER_STATE_VERSION = 2;
 
 export function emptyOrder(id: string): Order {
   return {
@@ -53,7 +65,7 @@ export function emptyOrder(id: string): Order {
     payment: { token: '', brand: '', last4: '' },
     status: 'PENDING',
     phase: 'forward',
-    step: null,
+    steps: [],
     compensations: [],
     failure: null,
     paymentId: null,
@@ -65,24 +77,37 @@ export function emptyOrder(id: string): Order {
 }
 
 /**
- * What must be undone once checkout fails, in reverse order of acquisition:
- * the shipment, then the money, then the stock. `through` is the last step whose
- * effect may exist: a step that answered no holds nothing, but a step that timed
- * out (or was in flight when the customer cancelled) may have happened, so it is
+ * What must be undone once checkout fails, in reverse order of acquisition: the
+ * shipment, then the money, then the stock. `reached` are the steps whose effect
+ * may exist: a step that answered no holds nothing, but a step that timed out (or
+ * was in flight when the customer cancelled) may have happened, so it is
  * compensated too — every compensation is a no-op where there is nothing to undo.
  */
-export function compensationsFor(through: CheckoutStep | null): Compensation[] {
-  const reached = through === null ? -1 : checkoutSteps.indexOf(through);
+export function compensationsFor(reached: Iterable<CheckoutStep>): Compensation[] {
+  const may = new Set(reached);
   const plan: Compensation[] = [];
-  if (reached >= checkoutSteps.indexOf('create-shipment')) plan.push('cancel-shipment');
-  if (reached >= checkoutSteps.indexOf('capture-payment')) plan.push('refund-payment');
-  else if (reached >= checkoutSteps.indexOf('authorize-payment')) plan.push('void-payment');
-  if (reached >= checkoutSteps.indexOf('reserve-stock')) plan.push('release-stock');
+  if (may.has('create-shipment')) plan.push('cancel-shipment');
+  if (may.has('capture-payment')) plan.push('refund-payment');
+  else if (may.has('authorize-payment')) plan.push('void-payment');
+  if (may.has('reserve-stock') || may.has('commit-stock')) plan.push('release-stock');
   return plan;
 }
 
-function previousStep(step: CheckoutStep): CheckoutStep | null {
-  return checkoutSteps[checkoutSteps.indexOf(step) - 1] ?? null;
+/** The stage the saga is in: the one holding the steps in flight (-1 before the first). */
+function stageOf(order: Order): number {
+  const step = order.steps[0];
+  return step === undefined ? -1 : checkoutStages.findIndex((stage) => stage.includes(step));
+}
+
+/**
+ * The steps whose effect may exist when checkout stops at `order` (forward):
+ * every step of the stages before, and of the current stage every step but
+ * `refused` (one that answered no). Steps of the current stage that are no longer
+ * in flight succeeded; those in flight may yet happen.
+ */
+function mayHaveHappened(order: Order, refused?: CheckoutStep): CheckoutStep[] {
+  const stage = stageOf(order);
+  return checkoutStages.slice(0, stage + 1).flat().filter((step) => step !== refused);
 }
 
 const describe: { [T in OrderEvent['type']]: (data: Extract<OrderEvent, { type: T }>['data']) => TimelineEntry['event'] } = {
@@ -117,43 +142,44 @@ export function evolve(order: Order, event: OrderEvent, at: string): Order {
   switch (event.type) {
     case 'OrderPlaced': {
       const d = event.data;
-      return { ...next, customerId: d.customerId, lines: d.lines, total: d.total, shippingAddress: d.shippingAddress, payment: d.payment, placedAt: d.placedAt, step: checkoutSteps[0]! };
+      return { ...next, customerId: d.customerId, lines: d.lines, total: d.total, shippingAddress: d.shippingAddress, payment: d.payment, placedAt: d.placedAt, steps: [...checkoutStages[0]!] };
     }
     case 'CheckoutStepSucceeded': {
       const d = event.data;
-      const following = checkoutSteps[checkoutSteps.indexOf(d.step) + 1] ?? null;
+      const left = order.steps.filter((step) => step !== d.step);
+      // The stage is done: the next one starts (none after the last: the order is confirmed next).
+      const steps = left.length > 0 ? left : [...(checkoutStages[stageOf(order) + 1] ?? [])];
       return {
         ...next,
-        step: following,
+        steps,
         paymentId: d.paymentId ?? next.paymentId,
         shipment: d.shipmentId && d.trackingNumber ? { id: d.shipmentId, trackingNumber: d.trackingNumber } : next.shipment,
       };
     }
     case 'CheckoutStepFailed': {
       const d = event.data;
-      const mayHaveHappened = d.code === 'STEP_TIMED_OUT';
       return {
         ...next,
         phase: 'compensating',
-        step: null,
+        steps: [],
         failure: { code: d.code, reason: d.reason },
-        compensations: compensationsFor(mayHaveHappened ? d.step : previousStep(d.step)),
+        compensations: compensationsFor(mayHaveHappened(order, d.code === 'STEP_TIMED_OUT' ? undefined : d.step)),
       };
     }
     case 'CancellationRequested':
       return {
         ...next,
         phase: 'compensating',
-        step: null,
+        steps: [],
         failure: { code: 'CANCELLED_BY_CUSTOMER', reason: 'You cancelled the order.' },
-        compensations: compensationsFor(order.step),
+        compensations: compensationsFor(mayHaveHappened(order)),
       };
     case 'CompensationSucceeded':
       return { ...next, compensations: next.compensations.filter((c) => c !== event.data.compensation) };
     case 'OrderConfirmed':
-      return { ...next, status: 'CONFIRMED', phase: 'done', step: null };
+      return { ...next, status: 'CONFIRMED', phase: 'done', steps: [] };
     case 'OrderCancelled':
-      return { ...next, status: 'CANCELLED', phase: 'done', step: null, compensations: [], failure: { code: event.data.code, reason: event.data.reason } };
+      return { ...next, status: 'CANCELLED', phase: 'done', steps: [], compensations: [], failure: { code: event.data.code, reason: event.data.reason } };
   }
 }
 

@@ -215,7 +215,7 @@ export function orderRoutes(app: ServiceApp, { db, placeOrder, saga, projections
           200: Type.Object({
             orderId: Type.String(),
             status: Type.String(),
-            awaiting: Type.Union([Type.String(), Type.Null()]),
+            awaiting: Type.Array(Type.String(), { description: 'The commands sent and not yet answered: the steps of the stage in flight, or the compensation in flight' }),
             deadlineAt: Type.Union([Type.String(), Type.Null()]),
             attempts: Type.Integer(),
             startedAt: Type.String(),
