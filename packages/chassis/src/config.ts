@@ -57,8 +57,13 @@ export const BaseConfig = Type.Object({
   MESSAGE_MAX_ATTEMPTS: Type.Integer({ minimum: 1, maximum: 100, default: 5 }),
   /** Base of the exponential backoff (full jitter) between deliveries of a failing message. */
   MESSAGE_BACKOFF_BASE_MS: Type.Integer({ minimum: 1, default: 200 }),
-  /** How long a delivery stays with a consumer that neither settles nor renews it (it died). */
-  MESSAGE_LEASE_MS: Type.Integer({ minimum: 500, default: 30_000 }),
+  /**
+   * How long a delivery stays with a consumer that neither settles nor renews it (it
+   * died). A handler still running renews it every third. Shorter than the saga's
+   * step deadline (15 s): a reply claimed by a process that was then killed reaches
+   * its restarted successor before the step times out.
+   */
+  MESSAGE_LEASE_MS: Type.Integer({ minimum: 500, default: 5_000 }),
   /** How long published outbox rows are kept before pruning. */
   OUTBOX_RETENTION_MS: Type.Integer({ minimum: 0, default: 3_600_000 }),
   /**

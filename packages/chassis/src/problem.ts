@@ -67,11 +67,17 @@ function toProblemCode(error: FastifyError): ErrorCode {
   return 'INTERNAL_ERROR';
 }
 
+/** Codes of refusals a policy makes to protect a dependency or the service itself. */
+const SHED_LOAD: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UPSTREAM_CIRCUIT_OPEN', 'UPSTREAM_SATURATED']);
+
 /** Installs the error and not-found handlers that turn everything into problem+json. */
 export function installProblemHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof AppError) {
-      if (error.status >= 500) request.log.error({ err: error }, 'request failed');
+      // Shedding load on purpose (a breaker open, a bulkhead full) is an answer, not a fault: a
+      // warning without a stack, or an outage would fill the log with one trace per refused request.
+      if (SHED_LOAD.has(error.code)) request.log.warn({ code: error.code, detail: error.detail }, 'request refused: load shed');
+      else if (error.status >= 500) request.log.error({ err: error }, 'request failed');
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
       return sendProblem(reply, error.code, { detail: error.detail, errors: error.errors });
     }

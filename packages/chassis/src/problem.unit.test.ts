@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
-import { withoutStackTrace } from './problem.ts';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import { pino } from 'pino';
+import { AppError, installProblemHandlers, withoutStackTrace } from './problem.ts';
 
 describe('withoutStackTrace', () => {
   it('makes the error with its message and no frames, and leaves the stack limit as it was', () => {
@@ -22,3 +25,37 @@ describe('withoutStackTrace', () => {
     assert.equal(Error.stackTraceLimit, limit);
   });
 });
+
+describe('the problem handlers’ logging', () => {
+  async function logOf(error: Error): Promise<Array<Record<string, unknown>>> {
+    const lines: Array<Record<string, unknown>> = [];
+    const stream = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+        done();
+      },
+    });
+    const app = Fastify({ loggerInstance: pino({ level: 'info' }, stream) as FastifyBaseLogger });
+    installProblemHandlers(app);
+    app.get('/fail', () => {
+      throw error;
+    });
+    const response = await app.inject({ method: 'GET', url: '/fail' });
+    await app.close();
+    assert.ok(response.statusCode >= 500);
+    return lines.filter((line) => line['msg'] !== 'incoming request' && line['msg'] !== 'request completed');
+  }
+
+  it('logs a refusal that sheds load as a warning without a stack', async () => {
+    const lines = await logOf(new AppError('UPSTREAM_CIRCUIT_OPEN', 'catalog is not answering its commands'));
+    assert.deepEqual(lines.map((line) => [line['level'], line['msg'], line['code']]), [[40, 'request refused: load shed', 'UPSTREAM_CIRCUIT_OPEN']]);
+    assert.ok(!JSON.stringify(lines).includes('    at '), 'no stack trace');
+  });
+
+  it('logs any other server-side failure as an error with its stack', async () => {
+    const lines = await logOf(new AppError('UPSTREAM_TIMEOUT', 'catalog did not answer in time'));
+    assert.deepEqual(lines.map((line) => [line['level'], line['msg']]), [[50, 'request failed']]);
+    assert.match(String((lines[0]!['err'] as { stack?: string }).stack), /\n\s+at /);
+  });
+});
+

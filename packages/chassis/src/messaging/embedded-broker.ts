@@ -128,7 +128,7 @@ export class EmbeddedBroker implements Broker {
     await this.ensureSchema();
     const subscription = new EmbeddedSubscription(this.url, this.bookkeeping, group, handler, {
       concurrency: options.concurrency ?? 8,
-      leaseMs: this.options.leaseMs ?? 30_000,
+      leaseMs: this.options.leaseMs ?? 5_000,
       pollMs: this.options.pollMs ?? 1_000,
     });
     this.subscriptions.add(subscription);

@@ -121,7 +121,7 @@ export class NatsBroker implements Broker {
     this.url = url;
     this.prefix = prefix;
     this.partitions = partitions;
-    this.leaseMs = options.leaseMs ?? 30_000;
+    this.leaseMs = options.leaseMs ?? 5_000;
     this.connectionName = options.connectionName ?? 'bazaar-broker';
     const upper = prefix.toUpperCase();
     this.streams = { events: `${upper}_EVENTS`, commands: `${upper}_COMMANDS` };
