@@ -17,6 +17,26 @@ export interface DatabaseOptions {
   statementTimeoutMs?: number;
 }
 
+const AT_COMMIT = Symbol('bazaar.atCommit');
+type Deferring = pg.PoolClient & { [AT_COMMIT]?: string[] };
+
+/**
+ * Defers `sql()` (literal SQL, no parameters) to the COMMIT of the transaction `tx`
+ * belongs to, sent in the same round trip; answers false (nothing deferred) when
+ * `tx` is not a transaction opened by `Database.transaction` — the pool, say —
+ * and the caller should run its statement now. A deferred statement that fails
+ * fails the commit: nothing of the transaction is kept.
+ */
+export function atCommit(tx: Queryable, sql: () => string): boolean {
+  const deferred = (tx as Deferring)[AT_COMMIT];
+  if (!deferred) return false;
+  deferred.push(sql());
+  return true;
+}
+
+/** A SQL string literal for `value` (pg's escaping: quotes doubled, an E'' literal when it has backslashes). */
+export const sqlLiteral = (value: string): string => pg.escapeLiteral(value);
+
 /** A service's connection pool to the database it owns. */
 export class Database {
   readonly pool: pg.Pool;
@@ -41,19 +61,28 @@ export class Database {
   /**
    * Runs `work` in one transaction: committed if it resolves, rolled back if it
    * throws. `lockTimeoutMs` bounds every lock wait in it (`SET LOCAL lock_timeout`,
-   * sent with the BEGIN: no extra round trip).
+   * sent with the BEGIN: no extra round trip). `prelude` is literal SQL sent with
+   * the BEGIN too (its last statement's rows are handed to `work`), and statements
+   * deferred with `atCommit` go with the COMMIT: a transaction's first and last
+   * statements cost no round trip of their own.
    */
-  async transaction<T>(work: (tx: pg.PoolClient) => Promise<T>, options: { lockTimeoutMs?: number } = {}): Promise<T> {
+  async transaction<T>(work: (tx: pg.PoolClient, prelude: pg.QueryResultRow[]) => Promise<T>, options: { lockTimeoutMs?: number; prelude?: string } = {}): Promise<T> {
     const client = await this.pool.connect();
+    const deferred: string[] = [];
+    (client as Deferring)[AT_COMMIT] = deferred;
     try {
-      await client.query(options.lockTimeoutMs === undefined ? 'BEGIN' : `BEGIN; SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs))}`);
-      const result = await work(client);
-      await client.query('COMMIT');
+      const begin = [options.lockTimeoutMs === undefined ? 'BEGIN' : `BEGIN; SET LOCAL lock_timeout = ${Math.max(1, Math.round(options.lockTimeoutMs))}`];
+      if (options.prelude) begin.push(options.prelude);
+      const started = (await client.query(begin.join('; '))) as pg.QueryResult | pg.QueryResult[];
+      const result = await work(client, options.prelude ? (Array.isArray(started) ? started.at(-1)!.rows : started.rows) : []);
+      deferred.push('COMMIT');
+      await client.query(deferred.join(';\n'));
       return result;
     } catch (error) {
       await client.query('ROLLBACK').catch(() => {});
       throw error;
     } finally {
+      delete (client as Deferring)[AT_COMMIT];
       client.release();
     }
   }

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { checkMessage, messageName, type Envelope, type MessageData, type MessageName } from '@bazaar/contracts/messages';
-import type { Database } from '../database.ts';
+import { sqlLiteral, type Database } from '../database.ts';
 import { withRequestContext } from '../request-context.ts';
 import { tracer } from '../telemetry.ts';
 import type { Broker, Delivery, Subscription } from './broker.ts';
@@ -268,13 +268,15 @@ export class MessageConsumer {
    * the inbox already had the message (a redelivery), in which case nothing runs.
    */
   async handle(envelope: Envelope, handler: MessageHandler<MessageName>, inTransaction?: (tx: pg.PoolClient) => Promise<void>, attempt = 1): Promise<boolean> {
-    return this.options.db.transaction(async (tx) => {
-      const fresh = await this.recordInInbox(tx, [envelope]);
-      const first = fresh.has(envelope.id.toLowerCase());
-      if (first) await this.runHandler(tx, envelope, handler, attempt);
-      await inTransaction?.(tx);
-      return !first;
-    });
+    return this.options.db.transaction(
+      async (tx, recorded) => {
+        const first = freshIds(recorded).has(envelope.id.toLowerCase());
+        if (first) await this.runHandler(tx, envelope, handler, attempt);
+        await inTransaction?.(tx);
+        return !first;
+      },
+      { prelude: this.inboxInsert([envelope]) },
+    );
   }
 
   /**
@@ -343,11 +345,12 @@ export class MessageConsumer {
    */
   private batchTransaction(batch: Waiting[], committing: () => void): Promise<boolean[]> {
     return this.options.db.transaction(
-      async (tx) => {
+      async (tx, recorded) => {
         const duplicates: boolean[] = [];
         for (let from = 0; from < batch.length; from = duplicates.length) {
           const joining = batch.slice(from);
-          const fresh = await this.recordInInbox(tx, joining.map((waiting) => waiting.envelope));
+          // The first messages' inbox rows went with the BEGIN; those that joined since are recorded now.
+          const fresh = from === 0 ? freshIds(recorded) : await this.recordInInbox(tx, joining.map((waiting) => waiting.envelope));
           for (const waiting of joining) {
             // `delete`: the same message twice in one batch (a redelivery racing its lease) runs once.
             const first = fresh.delete(waiting.envelope.id.toLowerCase());
@@ -359,8 +362,14 @@ export class MessageConsumer {
         committing();
         return duplicates;
       },
-      { lockTimeoutMs: this.options.batchLockTimeoutMs },
+      { lockTimeoutMs: this.options.batchLockTimeoutMs, prelude: this.inboxInsert(batch.map((waiting) => waiting.envelope)) },
     );
+  }
+
+  /** `recordInInbox` as literal SQL, to go with a transaction's BEGIN (no round trip of its own). */
+  private inboxInsert(envelopes: readonly Envelope[]): string {
+    const rows = envelopes.map((envelope) => `(${sqlLiteral(this.options.group)}, ${sqlLiteral(envelope.id)}::uuid, ${sqlLiteral(messageName(envelope))})`);
+    return `INSERT INTO inbox (consumer, message_id, message_name) VALUES ${rows.join(', ')} ON CONFLICT DO NOTHING RETURNING message_id`;
   }
 
   /** Records the messages as processed by this consumer; returns the ids (lower case, as PostgreSQL prints a uuid) it had not processed yet. */
@@ -419,6 +428,11 @@ export class MessageConsumer {
       parent,
     );
   }
+}
+
+/** The ids (lower case, as PostgreSQL prints a uuid) an inbox insert returned: the messages not processed before. */
+function freshIds(rows: readonly pg.QueryResultRow[]): Set<string> {
+  return new Set(rows.map((row) => row['message_id'] as string));
 }
 
 /** The message name of a delivery that may not be a valid envelope; null when it has none. */

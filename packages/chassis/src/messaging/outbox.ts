@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { Gauge, type Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { checkMessageData, messageName, parseMessageName, type Envelope, type MessageData, type MessageName } from '@bazaar/contracts/messages';
-import type { Database, Queryable } from '../database.ts';
+import { atCommit, sqlLiteral, type Database, type Queryable } from '../database.ts';
 import { currentRequestContext } from '../request-context.ts';
 import { injectTraceContext } from '../telemetry.ts';
 import type { Broker } from './broker.ts';
@@ -70,9 +70,16 @@ export class Outbox {
     };
   }
 
-  /** Writes envelopes built by `envelope()`; wakes the relay when the transaction commits. */
+  /**
+   * Writes envelopes built by `envelope()`; wakes the relay when the transaction
+   * commits. In a transaction of `Database.transaction` the rows go with its
+   * COMMIT (one round trip for every message of the transaction and the commit);
+   * elsewhere they are written now.
+   */
   async insert(tx: Queryable, envelopes: readonly Envelope[]): Promise<void> {
     if (envelopes.length === 0) return;
+    const values = () => envelopes.map((e) => `(${sqlLiteral(e.id)}, ${sqlLiteral(messageName(e))}, ${sqlLiteral(e.key)}, ${sqlLiteral(JSON.stringify(e))})`).join(', ');
+    if (atCommit(tx, () => `INSERT INTO outbox (id, message_name, key, body) VALUES ${values()}; NOTIFY bazaar_outbox`)) return;
     await tx.query(
       `WITH rows AS (
          INSERT INTO outbox (id, message_name, key, body)
