@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { pathToFileURL } from 'node:url';
 import { freshDatabase } from '@bazaar/runtime/testing/databases';
-import { migrate } from './database.ts';
+import { atCommit, migrate, sqlLiteral } from './database.ts';
 
 const drops: Array<() => Promise<void>> = [];
 after(async () => {
@@ -61,5 +61,37 @@ describe('SQL migrations', () => {
     assert.equal(results.flat().length, 2);
     const { rows } = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM things');
     assert.equal(rows[0]!.n, 1);
+  });
+});
+
+describe('transactions', () => {
+  it('send a prelude with the BEGIN and deferred statements with the COMMIT, and keep neither on rollback', async () => {
+    const { db, drop } = await freshDatabase('tx_round_trips');
+    drops.push(drop);
+    await db.query('CREATE TABLE notes (id serial PRIMARY KEY, body text NOT NULL)');
+    const body = "it's a \\ back'slash";
+    const seen = await db.transaction(
+      async (tx, prelude) => {
+        assert.equal(atCommit(tx, () => `INSERT INTO notes (body) VALUES (${sqlLiteral(body)})`), true);
+        const { rows } = await tx.query<{ n: number }>('SELECT count(*)::int AS n FROM notes');
+        assert.equal(rows[0]!.n, 1, 'the deferred statement has not run yet; the prelude has');
+        return prelude;
+      },
+      { prelude: `INSERT INTO notes (body) VALUES ('first') RETURNING body`, lockTimeoutMs: 100 },
+    );
+    assert.deepEqual(seen, [{ body: 'first' }]);
+    const { rows } = await db.query<{ body: string }>('SELECT body FROM notes ORDER BY id');
+    assert.deepEqual(rows.map((r) => r.body), ['first', body]);
+
+    await assert.rejects(
+      db.transaction(async (tx) => {
+        atCommit(tx, () => "INSERT INTO notes (body) VALUES ('never')");
+        throw new Error('changed my mind');
+      }, { prelude: "INSERT INTO notes (body) VALUES ('never either')" }),
+      /changed my mind/,
+    );
+    await assert.rejects(db.transaction(async (tx) => void atCommit(tx, () => 'INSERT INTO notes (body) VALUES (NULL)')), /null value/);
+    assert.equal((await db.query<{ n: number }>('SELECT count(*)::int AS n FROM notes')).rows[0]!.n, 2, 'nothing of a failed transaction is kept');
+    assert.equal(atCommit(db, () => 'SELECT 1'), false, 'the pool has no commit to defer to');
   });
 });
