@@ -21,17 +21,52 @@ const AT_COMMIT = Symbol('bazaar.atCommit');
 type Deferring = pg.PoolClient & { [AT_COMMIT]?: string[] };
 
 /**
- * Defers `sql()` (literal SQL, no parameters) to the COMMIT of the transaction `tx`
- * belongs to, sent in the same round trip; answers false (nothing deferred) when
- * `tx` is not a transaction opened by `Database.transaction` — the pool, say —
- * and the caller should run its statement now. A deferred statement that fails
- * fails the commit: nothing of the transaction is kept.
+ * Defers a statement to the COMMIT of the transaction `tx` belongs to, sent in the
+ * same round trip: for writes whose result the transaction does not need (a read
+ * model, a status, a log line). `sql` is the statement with `$n` placeholders for
+ * `values`, inlined as quoted literals (text, as the driver sends parameters:
+ * PostgreSQL infers their types the same way); or a function making the literal
+ * SQL. Answers false (nothing deferred) when `tx` is not a transaction opened by
+ * `Database.transaction` — the pool, say — and the caller should run the
+ * statement now. A deferred statement that fails fails the commit: nothing of the
+ * transaction is kept.
  */
-export function atCommit(tx: Queryable, sql: () => string): boolean {
+export function atCommit(tx: Queryable, sql: string | (() => string), values: readonly unknown[] = []): boolean {
   const deferred = (tx as Deferring)[AT_COMMIT];
   if (!deferred) return false;
-  deferred.push(sql());
+  deferred.push(typeof sql === 'function' ? sql() : inline(sql, values));
   return true;
+}
+
+/** Runs `sql` with `values` now, or with the COMMIT of `tx` when it is a `Database.transaction` (see `atCommit`). */
+export async function writeBehind(tx: Queryable, sql: string, values: readonly unknown[]): Promise<void> {
+  if (!atCommit(tx, sql, values)) await tx.query(sql, [...values]);
+}
+
+/** `sql` with each `$n` replaced by `values[n-1]` as a quoted literal. The statements are ours: `$` appears in them only as a placeholder. */
+function inline(sql: string, values: readonly unknown[]): string {
+  return sql.replace(/\$(\d+)/g, (_, n: string) => {
+    const index = Number(n) - 1;
+    if (index >= values.length) throw new Error(`no value for $${n}`);
+    return literal(values[index]);
+  });
+}
+
+function literal(value: unknown): string {
+  return value === null || value === undefined ? 'NULL' : sqlLiteral(textOf(value));
+}
+
+/** The text form of a parameter, as pg sends it. */
+function textOf(value: unknown): string {
+  if (typeof value === 'string') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`not a finite number: ${value}`);
+    return String(value);
+  }
+  if (typeof value === 'bigint' || typeof value === 'boolean') return String(value);
+  if (value instanceof Date) return value.toISOString();
+  if (Array.isArray(value)) return `{${value.map((item) => (item === null || item === undefined ? 'NULL' : `"${textOf(item).replace(/[\\"]/g, (c) => `\\${c}`)}"`)).join(',')}}`;
+  return JSON.stringify(value);
 }
 
 /** A SQL string literal for `value` (pg's escaping: quotes doubled, an E'' literal when it has backslashes). */

@@ -1,4 +1,4 @@
-import type { Database, Outbox, Queryable } from '@bazaar/chassis';
+import { writeBehind, type Database, type Outbox, type Queryable } from '@bazaar/chassis';
 import {
   commitStep,
   failed,
@@ -51,11 +51,12 @@ export class ReservationRepository {
     const stock = await lockProducts(this.tx, merged.map((l) => l.productId));
     const refusal = reserveRefusal(merged, stock);
     if (refusal) {
-      await this.tx.query(`INSERT INTO reservations (order_id, status, reject_code, reject_reason) VALUES ($1, 'REJECTED', $2, $3)`, [orderId, refusal.code, refusal.reason]);
+      await writeBehind(this.tx, `INSERT INTO reservations (order_id, status, reject_code, reject_reason) VALUES ($1, 'REJECTED', $2, $3)`, [orderId, refusal.code, refusal.reason]);
       return failed(refusal);
     }
-    await this.tx.query(`INSERT INTO reservations (order_id, status, expires_at) VALUES ($1, 'RESERVED', $2)`, [orderId, expiresAt]);
-    await this.tx.query('INSERT INTO reservation_lines (order_id, product_id, quantity) SELECT $1, * FROM unnest($2::uuid[], $3::int[])', [
+    // Nothing in this transaction reads them back (a later command of the same order comes in a later one): they go with the COMMIT.
+    await writeBehind(this.tx, `INSERT INTO reservations (order_id, status, expires_at) VALUES ($1, 'RESERVED', $2)`, [orderId, expiresAt]);
+    await writeBehind(this.tx, 'INSERT INTO reservation_lines (order_id, product_id, quantity) SELECT $1, * FROM unnest($2::uuid[], $3::int[])', [
       orderId,
       merged.map((l) => l.productId),
       merged.map((l) => l.quantity),
@@ -91,7 +92,7 @@ export class ReservationRepository {
     if (step === 'done') return succeeded;
     if (step === 'tombstone') {
       // Never seen: remember the order is closed, so a late reserve is refused.
-      await this.tx.query(`INSERT INTO reservations (order_id, status) VALUES ($1, 'RELEASED')`, [orderId]);
+      await writeBehind(this.tx, `INSERT INTO reservations (order_id, status) VALUES ($1, 'RELEASED')`, [orderId]);
       return succeeded;
     }
     const lines = await this.linesOf(orderId);
@@ -113,7 +114,7 @@ export class ReservationRepository {
   }
 
   private async setStatus(orderId: string, status: ReservationStatus): Promise<void> {
-    await this.tx.query('UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1', [orderId, status]);
+    await writeBehind(this.tx, 'UPDATE reservations SET status = $2, updated_at = now() WHERE order_id = $1', [orderId, status]);
   }
 }
 

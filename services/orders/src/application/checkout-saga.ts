@@ -8,7 +8,7 @@
  */
 import type { FastifyBaseLogger } from 'fastify';
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { CommandGuards, type Database, type Outbox, type Queryable } from '@bazaar/chassis';
+import { CommandGuards, writeBehind, type Database, type Outbox, type Queryable } from '@bazaar/chassis';
 import type { CommandPolicyOverride } from '@bazaar/topology';
 import { NotCancellableError, onCancel, onDeadline, onReply, pendingCommands, type Action, type Reply } from '../domain/checkout.ts';
 import type { OrderEvent } from '../domain/order-events.ts';
@@ -308,7 +308,7 @@ export class CheckoutSaga {
 
 /**
  * The timeline entries of one decision: stamped when noted, written together in
- * one statement at the end of the decision's transaction.
+ * one statement that goes with the decision's COMMIT.
  */
 class SagaNotes {
   private readonly orderId: string;
@@ -330,7 +330,8 @@ class SagaNotes {
 
   async write(tx: Queryable): Promise<void> {
     if (this.actions.length === 0) return;
-    await tx.query(
+    await writeBehind(
+      tx,
       'INSERT INTO saga_timeline (order_id, action, step, detail, at) SELECT $1, a, s, d, t FROM unnest($2::text[], $3::text[], $4::text[], $5::timestamptz[]) WITH ORDINALITY AS n(a, s, d, t, i) ORDER BY i',
       [this.orderId, this.actions, this.steps, this.details, this.times],
     );

@@ -1,4 +1,4 @@
-import type { Queryable } from '@bazaar/chassis';
+import { writeBehind, type Queryable } from '@bazaar/chassis';
 import type { Order, OrderStatus } from '../domain/order.ts';
 import { orderView, type OrderView } from '../domain/order-view.ts';
 
@@ -11,10 +11,17 @@ export const ORDER_UPDATES_CHANNEL = 'order_updates';
  * disposable; `rebuild` derives them again from the streams.
  */
 export class OrderProjections {
-  /** Both read models and the notice to live streams, in one statement (one round trip per decision). */
+  /**
+   * Both read models and the notice to live streams, in one statement, sent with
+   * the deciding transaction's COMMIT (nothing in it reads them back).
+   */
   async project(tx: Queryable, order: Order): Promise<void> {
+    await writeBehind(tx, ...this.upsert(order));
+  }
+
+  private upsert(order: Order): [string, unknown[]] {
     const view = orderView(order);
-    await tx.query(
+    return [
       `WITH summary AS (
          INSERT INTO order_summaries (order_id, customer_id, status, total_amount, currency, item_count, placed_at, updated_at, version)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -38,7 +45,7 @@ export class OrderProjections {
         JSON.stringify(view),
         ORDER_UPDATES_CHANNEL,
       ],
-    );
+    ];
   }
 
   async detail(db: Queryable, orderId: string): Promise<(OrderView & { customerId: string }) | null> {
@@ -73,7 +80,8 @@ export class OrderProjections {
       await tx.query('TRUNCATE order_summaries, order_details');
       let count = 0;
       for await (const order of orders) {
-        await this.project(tx, order);
+        // Now, not at the commit: a rebuild projects every stream in this one transaction.
+        await tx.query(...this.upsert(order));
         count++;
       }
       return count;
