@@ -233,6 +233,8 @@ class EmbeddedSubscription {
   /** What the last claim knew: `notices` when it started, and whether it saw deliveries it could not take. */
   private lastClaim = { notices: 0, leftSome: false };
   private readonly settled = new Set<Promise<void>>();
+  /** Acks asked for in this turn of the event loop: sent together, in one DELETE (a consumer's batch settles all its deliveries at once). */
+  private acks: Array<{ seq: string; done: () => void; failed: (error: unknown) => void }> = [];
   private poll: NodeJS.Timeout | undefined;
   private reconnect: NodeJS.Timeout | undefined;
   private readonly url: string;
@@ -368,7 +370,11 @@ class EmbeddedSubscription {
       message: decodeMessage(row.body),
       raw: row.body,
       attempt: row.attempts,
-      ack: () => settle('DELETE FROM broker_deliveries WHERE group_name = $1 AND seq = $2 AND leased_by = $3', [this.group, row.seq, this.consumerId]),
+      ack: () => {
+        if (settledOnce) return Promise.resolve();
+        settledOnce = true;
+        return this.ack(row.seq);
+      },
       retry: async (delayMs) => {
         await settle(
           `UPDATE broker_deliveries SET leased_until = NULL, leased_by = NULL, available_at = now() + $4 * interval '1 millisecond'
@@ -398,6 +404,23 @@ class EmbeddedSubscription {
         if (this.mayBeWaiting()) this.pump();
       });
     this.settled.add(running);
+  }
+
+  /** Deletes the delivery, together with the others acked in the same turn of the event loop. */
+  private ack(seq: string): Promise<void> {
+    return new Promise((done, failed) => {
+      if (this.acks.push({ seq, done, failed }) > 1) return;
+      setImmediate(() => {
+        const acks = this.acks;
+        this.acks = [];
+        this.pool
+          .query('DELETE FROM broker_deliveries WHERE group_name = $1 AND seq = ANY($2::bigint[]) AND leased_by = $3', [this.group, acks.map((a) => a.seq), this.consumerId])
+          .then(
+            () => acks.forEach((a) => a.done()),
+            (error: unknown) => acks.forEach((a) => a.failed(error)),
+          );
+      });
+    });
   }
 
   async close(): Promise<void> {
