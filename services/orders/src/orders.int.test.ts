@@ -11,7 +11,7 @@ import { OrdersConfig } from './config.ts';
 import type { OrderEvent } from './domain/order-events.ts';
 import { emptyOrder } from './domain/order.ts';
 import { ConcurrencyError, OrderEventStore } from './persistence/order-event-store.ts';
-import { OrderProjections } from './persistence/order-projections.ts';
+import { ORDER_UPDATES_CHANNEL, OrderProjections, parseOrderUpdate } from './persistence/order-projections.ts';
 
 let app: ServiceApp;
 let context: ServiceContext;
@@ -173,6 +173,38 @@ describe('order event store', () => {
     await db.transaction((tx) => store.append(tx, emptyOrder(id), [orderPlaced(randomUUID())], new Date()));
     await assert.rejects(db.query("UPDATE order_events SET data = '{}' WHERE order_id = $1", [id]), /append-only/);
     await assert.rejects(db.query('DELETE FROM order_events WHERE order_id = $1', [id]), /append-only/);
+  });
+});
+
+describe('order read models', () => {
+  it('notify live streams with the new view, or with the id alone when the view would not fit a NOTIFY', async () => {
+    const listener = await db.pool.connect();
+    const notices: string[] = [];
+    listener.on('notification', (message) => {
+      if (message.channel === ORDER_UPDATES_CHANNEL && message.payload) notices.push(message.payload);
+    });
+    await listener.query(`LISTEN ${ORDER_UPDATES_CHANNEL}`);
+    try {
+      const small = await db.transaction((tx) => store.append(tx, emptyOrder(randomUUID()), [orderPlaced(randomUUID())], new Date()));
+      await db.transaction((tx) => projections.project(tx, small));
+      // 50 lines with long names: a view of some 20 KB.
+      const placed = orderPlaced(randomUUID());
+      if (placed.type !== 'OrderPlaced') throw new Error('unreachable');
+      placed.data.lines = Array.from({ length: 50 }, (_, i) => ({ productId: randomUUID(), name: `${'A very long product name '.repeat(12)}${i}`, quantity: 1, unitPrice: { amount: 100, currency: 'EUR' } }));
+      const large = await db.transaction((tx) => store.append(tx, emptyOrder(randomUUID()), [placed], new Date()));
+      await db.transaction((tx) => projections.project(tx, large));
+      for (let i = 0; i < 100 && notices.length < 2; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+
+      const [withView, idOnly] = notices.map(parseOrderUpdate);
+      assert.equal(withView!.orderId, small.id);
+      const { customerId: _owner, ...stored } = (await projections.detail(db, small.id))!;
+      assert.deepEqual(withView!.view?.(), stored, 'the view the notice carries is the one stored');
+      assert.deepEqual(idOnly, { orderId: large.id }, 'too large for NOTIFY: the id alone, and the projection still committed');
+      assert.equal((await projections.detail(db, large.id))!.items.length, 50);
+    } finally {
+      await listener.query(`UNLISTEN ${ORDER_UPDATES_CHANNEL}`);
+      listener.release();
+    }
   });
 });
 
@@ -438,7 +470,10 @@ describe('policies of the saga’s commands (breaker, bulkhead, resend budget pe
       const envelope = { id: randomUUID(), type: 'catalog.reserve-stock-result', version: 1, time: new Date().toISOString(), key: id, correlationId: randomUUID(), causationId: null, data };
       await guardedDb.transaction((tx) => handlersOfGuarded['catalog.reserve-stock-result.v1']!(data, { tx, envelope, outbox: guardedContext.outbox, log: guardedContext.log, attempt: 1 }));
     }
-    await eventually('payments’ breaker to open', async () => (refused = await placeOrder(buyer.token)).json().code === 'UPSTREAM_CIRCUIT_OPEN');
+    // Placing orders meanwhile also fails at the catalog price lookup (no catalog runs here), which may open
+    // the HTTP breaker to catalog first: wait for the refusal that names payments' commands.
+    await eventually('payments’ breaker to open', async () => /payments is not answering its commands/.test(String((refused = await placeOrder(buyer.token)).json().detail)));
+    assert.equal(refused.json().code, 'UPSTREAM_CIRCUIT_OPEN');
     assert.equal(refused.statusCode, 503);
     assert.ok(Number(refused.headers['retry-after']) >= 59, `Retry-After until the trial: ${refused.headers['retry-after']}`);
     const metrics = await guarded.inject({ method: 'GET', url: '/metrics' });

@@ -4,9 +4,11 @@
  */
 import type pg from 'pg';
 import type { Database } from '@bazaar/chassis';
-import { ORDER_UPDATES_CHANNEL } from '../persistence/order-projections.ts';
+import type { OrderView } from '../domain/order-view.ts';
+import { ORDER_UPDATES_CHANNEL, parseOrderUpdate } from '../persistence/order-projections.ts';
 
-type Listener = () => void;
+/** Called with the order's new view when the notice carried it (parsed once for all of the order's streams), without when it must be read. */
+type Listener = (view?: OrderView) => void;
 
 export class OrderUpdates {
   private readonly db: Database;
@@ -18,7 +20,7 @@ export class OrderUpdates {
     this.db = db;
   }
 
-  /** Calls `listener` whenever the order's read model changes; answers the unsubscribe function. */
+  /** Calls `listener` whenever the order's read model changes (with the new view when the notice carried it); answers the unsubscribe function. */
   async subscribe(orderId: string, listener: Listener): Promise<() => void> {
     await this.listen();
     let set = this.listeners.get(orderId);
@@ -35,7 +37,11 @@ export class OrderUpdates {
       const client = await this.db.pool.connect();
       client.on('notification', (message) => {
         if (message.channel !== ORDER_UPDATES_CHANNEL || !message.payload) return;
-        for (const listener of this.listeners.get(message.payload) ?? []) listener();
+        const update = parseOrderUpdate(message.payload);
+        const listeners = this.listeners.get(update.orderId);
+        if (!listeners) return;
+        const view = update.view?.();
+        for (const listener of listeners) listener(view);
       });
       client.on('error', () => {
         // The connection dropped: forget it, so the next subscriber listens again; streams open now end (clients reconnect).

@@ -2,8 +2,23 @@ import { writeBehind, type Queryable } from '@bazaar/chassis';
 import type { Order, OrderStatus } from '../domain/order.ts';
 import { orderView, type OrderView } from '../domain/order-view.ts';
 
-/** The channel a projection notifies (with the order id) when an order's view changed; live status streams listen on it. */
+/**
+ * The channel a projection notifies when an order's view changed; live status
+ * streams listen on it. The payload is the order id, a space and the new view as
+ * JSON — so a stream sends it without reading it back — or the id alone when the
+ * view would not fit NOTIFY's payload (under 8000 bytes).
+ */
 export const ORDER_UPDATES_CHANNEL = 'order_updates';
+
+/** Largest payload sent with the view (bytes); PostgreSQL refuses 8000 and more. */
+const NOTICE_LIMIT = 7_900;
+
+/** An order update as the channel carries it: the id, and the view when it fitted. */
+export function parseOrderUpdate(payload: string): { orderId: string; view?: () => OrderView } {
+  const space = payload.indexOf(' ');
+  if (space < 0) return { orderId: payload };
+  return { orderId: payload.slice(0, space), view: () => JSON.parse(payload.slice(space + 1)) as OrderView };
+}
 
 /**
  * The read models, projected inline: in the transaction that appends the events,
@@ -20,7 +35,8 @@ export class OrderProjections {
   }
 
   private upsert(order: Order): [string, unknown[]] {
-    const view = orderView(order);
+    const document = JSON.stringify(orderView(order));
+    const notice = `${order.id} ${document}`;
     return [
       `WITH summary AS (
          INSERT INTO order_summaries (order_id, customer_id, status, total_amount, currency, item_count, placed_at, updated_at, version)
@@ -31,7 +47,7 @@ export class OrderProjections {
          INSERT INTO order_details (order_id, customer_id, document, version) VALUES ($1, $2, $10, $9)
          ON CONFLICT (order_id) DO UPDATE SET document = EXCLUDED.document, version = EXCLUDED.version
          WHERE order_details.version < EXCLUDED.version)
-       SELECT pg_notify($11, $1::text)`,
+       SELECT pg_notify($11, $12)`,
       [
         order.id,
         order.customerId,
@@ -42,8 +58,9 @@ export class OrderProjections {
         order.placedAt,
         order.updatedAt,
         order.version,
-        JSON.stringify(view),
+        document,
         ORDER_UPDATES_CHANNEL,
+        Buffer.byteLength(notice) <= NOTICE_LIMIT ? notice : order.id,
       ],
     ];
   }

@@ -185,11 +185,13 @@ export function orderRoutes(app: ServiceApp, { db, placeOrder, saga, projections
       };
       request.raw.on('close', close);
       let refreshing = Promise.resolve();
-      const refresh = () => {
+      // In order: a view that came with its notice is sent as it is (the stream's owner was checked
+      // when it opened); otherwise it is read again.
+      const refresh = (view?: Awaited<ReturnType<typeof ownOrder>>) => {
         refreshing = refreshing.then(async () => {
           if (closed) return;
           try {
-            send(await ownOrder(id, request.principal));
+            send(view ?? (await ownOrder(id, request.principal)));
           } catch {
             close();
           }
