@@ -23,7 +23,9 @@ import {
  * hot path (a slow poll remains as a safety net for lost notifications and
  * delayed retries). Per-key order: a delivery is claimable only when no earlier
  * delivery with the same group and key is left — leased, waiting for a retry or
- * pending. A lease that expires (the subscriber died) makes the delivery
+ * pending. For a message addressed to one group (command, reply) the key is that
+ * of its contract's domain: two participants' replies about one order do not
+ * wait for each other. A lease that expires (the subscriber died) makes the delivery
  * claimable again. See docs/adr/0010-embedded-broker.md.
  *
  * Notices (`listen`) ride on the same statement: every newly published event
@@ -105,7 +107,9 @@ export class EmbeddedBroker implements Broker {
          RETURNING seq, id, message_name, key, destination),
        delivered AS (
          INSERT INTO broker_deliveries (group_name, seq, key)
-         SELECT coalesce(i.destination, s.group_name), i.seq, i.key
+         SELECT coalesce(i.destination, s.group_name), i.seq,
+                -- The ordering lane (as the NATS adapter's orderingLane): the key, and the contract's domain for an addressed message.
+                CASE WHEN i.destination IS NULL THEN i.key ELSE split_part(i.message_name, '.', 1) || ' ' || i.key END
          FROM inserted i LEFT JOIN broker_subscriptions s ON i.destination IS NULL AND s.message_name = i.message_name
          WHERE coalesce(i.destination, s.group_name) IS NOT NULL
          ORDER BY i.seq

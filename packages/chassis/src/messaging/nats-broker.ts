@@ -320,8 +320,8 @@ export class NatsBroker implements Broker {
   private subjectOf(message: Envelope): string {
     const name = messageName(message);
     if (!SUBJECT_TAIL.test(name)) throw new Error(`"${name}" cannot be part of a NATS subject`);
-    const partition = partitionOf(message.key, this.partitions);
     const destination = message.destination ?? null;
+    const partition = partitionOf(orderingLane(name, message.key, destination), this.partitions);
     return destination === null
       ? `${this.prefix}.events.${token(domainOf(name))}.${partition}.${name}`
       : `${this.prefix}.commands.${token(destination)}.${partition}.${name}`;
@@ -499,6 +499,17 @@ function token(text: string): string {
 }
 
 const utf8 = new TextEncoder();
+
+/**
+ * What a message keeps its order within: its key, and for a message addressed to
+ * one group (a command, a reply) its contract's domain too — so the replies of two
+ * participants about one order do not wait for each other (a saga stage's commands
+ * go out together), while one participant's replies, and the commands to it, stay
+ * in order. The embedded broker orders the same way.
+ */
+function orderingLane(name: string, key: string, destination: string | null): string {
+  return destination === null ? key : `${domainOf(name)} ${key}`;
+}
 
 /** FNV-1a (32 bits) of the key's UTF-8 bytes, modulo `partitions`: stable across processes and versions. */
 function partitionOf(key: string, partitions: number): number {

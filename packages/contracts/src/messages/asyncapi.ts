@@ -166,7 +166,10 @@ export function asyncApiDocument(options: AsyncApiOptions): Json {
         };
       }
       parameters['partition'] = {
-        description: `FNV-1a (32-bit) hash of the UTF-8 bytes of the envelope's \`key\`, modulo ${MESSAGE_PARTITIONS} (the NATS adapter's default): one key always maps to one partition, which keeps its messages in order.`,
+        description:
+          entry.kind === 'event'
+            ? `FNV-1a (32-bit) hash of the UTF-8 bytes of the envelope's \`key\`, modulo ${MESSAGE_PARTITIONS} (the NATS adapter's default): one key always maps to one partition, which keeps its messages in order.`
+            : `FNV-1a (32-bit) hash of the UTF-8 bytes of \`<domain> <key>\` (the message name's first segment, a space, the envelope's \`key\`), modulo ${MESSAGE_PARTITIONS} (the NATS adapter's default): one participant's commands and replies about one key keep their order; another domain's do not wait for them.`,
         enum: Array.from({ length: MESSAGE_PARTITIONS }, (_, i) => String(i)),
       };
       const addressing =

@@ -98,6 +98,37 @@ export function brokerConformance(name: string, setup: () => Promise<Conformance
       assert.equal(bystander.count(), 0, 'a command is not broadcast');
     });
 
+    it('keeps messages addressed to a group in order per key within their domain; another domain\'s with the same key does not wait', async () => {
+      const run = suffix();
+      const orders = `orders${run}`;
+      const broker = await connect();
+      await broker.declare({ groups: { [orders]: ['test.payment-captured.v1', 'catalog.stock-committed.v1', 'test.payment-refunded.v1'] } });
+      const seen: string[] = [];
+      let releaseFirst: () => void = () => {};
+      const firstHeld = new Promise<void>((resolve) => (releaseFirst = resolve));
+      await broker.subscribe(
+        orders,
+        async (delivery) => {
+          const message = delivery.message as Envelope;
+          seen.push(message.type);
+          // The first reply is held until the other domain's has arrived: it must not be queued behind it.
+          if (message.type === 'test.payment-captured') await Promise.race([firstHeld, sleep(5_000)]);
+          await delivery.ack();
+        },
+        { concurrency: 8 },
+      );
+      // On NATS a lane maps to one of the group's partitions, and a partition hands out one message at a time:
+      // two lanes that hash to the same partition still wait for each other. 'test order-7' and
+      // 'catalog order-7' land on partitions 9 and 0 of 16.
+      const addressed = (type: string) => ({ ...envelope(type, 'order-7'), destination: orders });
+      await broker.publish([addressed('test.payment-captured'), addressed('test.payment-refunded'), addressed('catalog.stock-committed')]);
+      await waitUntil(() => seen.includes('catalog.stock-committed'));
+      assert.ok(!seen.includes('test.payment-refunded'), 'the same domain\'s next message waits for the one in hand');
+      releaseFirst();
+      await waitUntil(() => seen.length === 3);
+      assert.deepEqual(seen.filter((type) => type.startsWith('test.')), ['test.payment-captured', 'test.payment-refunded']);
+    });
+
     it('keeps publish order per key, with concurrency and across retries', async () => {
       const run = suffix();
       const group = `ordered${run}`;
