@@ -127,3 +127,20 @@ export function decodeMessage(raw: string): unknown {
     return undefined;
   }
 }
+
+/** `identity` for `identity.user-registered.v1` (or the type `identity.user-registered`). */
+export function domainOf(name: string): string {
+  const dot = name.indexOf('.');
+  return dot === -1 ? name : name.slice(0, dot);
+}
+
+/**
+ * What a message keeps its order within, on either broker: its key, and for a
+ * message addressed to one group (a command, a reply) its contract's domain too —
+ * so the replies of two participants about one order do not wait for each other
+ * (a saga stage's commands go out together), while one participant's replies, and
+ * the commands to it, stay in order.
+ */
+export function orderingLane(name: string, key: string, destination: string | null): string {
+  return destination === null ? key : `${domainOf(name)} ${key}`;
+}

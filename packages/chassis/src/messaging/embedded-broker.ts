@@ -4,6 +4,7 @@ import { messageName, type Envelope } from '@bazaar/contracts/messages';
 import {
   decodeMessage,
   encodeEnvelope,
+  orderingLane,
   type Broker,
   type BrokerOptions,
   type Delivery,
@@ -23,10 +24,9 @@ import {
  * hot path (a slow poll remains as a safety net for lost notifications and
  * delayed retries). Per-key order: a delivery is claimable only when no earlier
  * delivery with the same group and key is left — leased, waiting for a retry or
- * pending. For a message addressed to one group (command, reply) the key is that
- * of its contract's domain: two participants' replies about one order do not
- * wait for each other. A lease that expires (the subscriber died) makes the delivery
- * claimable again. See docs/adr/0010-embedded-broker.md.
+ * pending — where the key is the message's ordering lane (`orderingLane`: for a
+ * command or reply, the key within its contract's domain). A lease that expires
+ * (the subscriber died) makes the delivery claimable again. See docs/adr/0010-embedded-broker.md.
  *
  * Notices (`listen`) ride on the same statement: every newly published event
  * also NOTIFYs `bazaar_events` with its name, key and id, which every listening
@@ -98,19 +98,19 @@ export class EmbeddedBroker implements Broker {
     // NOTIFY's 8000-byte payload limit (the key is capped; envelopes allow 200 characters).
     await this.pool.query(
       `WITH input AS (
-         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY
-           AS t(id, message_name, key, destination, body, ord)),
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) WITH ORDINALITY
+           AS t(id, message_name, key, destination, body, lane, ord)),
        inserted AS (
          INSERT INTO broker_messages (id, message_name, key, destination, body)
          SELECT id, message_name, key, destination, body FROM input ORDER BY ord
          ON CONFLICT (id) DO NOTHING
          RETURNING seq, id, message_name, key, destination),
        delivered AS (
+         -- A delivery's key is its message's ordering lane (orderingLane).
          INSERT INTO broker_deliveries (group_name, seq, key)
-         SELECT coalesce(i.destination, s.group_name), i.seq,
-                -- The ordering lane (as the NATS adapter's orderingLane): the key, and the contract's domain for an addressed message.
-                CASE WHEN i.destination IS NULL THEN i.key ELSE split_part(i.message_name, '.', 1) || ' ' || i.key END
-         FROM inserted i LEFT JOIN broker_subscriptions s ON i.destination IS NULL AND s.message_name = i.message_name
+         SELECT coalesce(i.destination, s.group_name), i.seq, t.lane
+         FROM inserted i JOIN (SELECT DISTINCT ON (id) id, lane FROM input) t ON t.id = i.id
+         LEFT JOIN broker_subscriptions s ON i.destination IS NULL AND s.message_name = i.message_name
          WHERE coalesce(i.destination, s.group_name) IS NOT NULL
          ORDER BY i.seq
          RETURNING group_name)
@@ -124,6 +124,7 @@ export class EmbeddedBroker implements Broker {
         messages.map((m) => m.key),
         messages.map((m) => m.destination ?? null),
         messages.map((m) => encodeEnvelope(m)),
+        messages.map((m) => orderingLane(messageName(m), m.key, m.destination ?? null)),
       ],
     );
   }
@@ -365,25 +366,24 @@ class EmbeddedSubscription {
   private dispatch(row: Claimed): void {
     this.inFlight += 1;
     let settledOnce = false;
-    const settle = async (sql: string, values: unknown[]): Promise<void> => {
+    /** Runs the first settlement of the delivery; any later one is a no-op. */
+    const settle = async (settlement: () => Promise<unknown>): Promise<void> => {
       if (settledOnce) return;
       settledOnce = true;
-      await this.pool.query(sql, values);
+      await settlement();
     };
     const delivery: Delivery = {
       message: decodeMessage(row.body),
       raw: row.body,
       attempt: row.attempts,
-      ack: () => {
-        if (settledOnce) return Promise.resolve();
-        settledOnce = true;
-        return this.ack(row.seq);
-      },
+      ack: () => settle(() => this.ack(row.seq)),
       retry: async (delayMs) => {
-        await settle(
-          `UPDATE broker_deliveries SET leased_until = NULL, leased_by = NULL, available_at = now() + $4 * interval '1 millisecond'
-           WHERE group_name = $1 AND seq = $2 AND leased_by = $3`,
-          [this.group, row.seq, this.consumerId, Math.max(0, Math.round(delayMs))],
+        await settle(() =>
+          this.pool.query(
+            `UPDATE broker_deliveries SET leased_until = NULL, leased_by = NULL, available_at = now() + $4 * interval '1 millisecond'
+             WHERE group_name = $1 AND seq = $2 AND leased_by = $3`,
+            [this.group, row.seq, this.consumerId, Math.max(0, Math.round(delayMs))],
+          ),
         );
         // Wake up for the redelivery instead of waiting for the safety-net poll.
         setTimeout(() => this.pump(), delayMs + 5).unref();

@@ -20,7 +20,9 @@ import { messageName, type Envelope } from '@bazaar/contracts/messages';
 import { MESSAGE_PARTITIONS } from '@bazaar/contracts/messages/asyncapi';
 import {
   decodeMessage,
+  domainOf,
   encodeEnvelope,
+  orderingLane,
   type Broker,
   type BrokerOptions,
   type Delivery,
@@ -487,29 +489,12 @@ function noticeOf(message: Msg): Notice | undefined {
   return { name, key: envelope.key, id: envelope.id };
 }
 
-/** `identity` for `identity.user-registered.v1` (or the type `identity.user-registered`). */
-function domainOf(name: string): string {
-  const dot = name.indexOf('.');
-  return dot === -1 ? name : name.slice(0, dot);
-}
-
 /** A subject token and a durable-name part: anything but letters, digits, `_` and `-` becomes `_`. */
 function token(text: string): string {
   return text.replace(/[^A-Za-z0-9_-]/g, '_');
 }
 
 const utf8 = new TextEncoder();
-
-/**
- * What a message keeps its order within: its key, and for a message addressed to
- * one group (a command, a reply) its contract's domain too — so the replies of two
- * participants about one order do not wait for each other (a saga stage's commands
- * go out together), while one participant's replies, and the commands to it, stay
- * in order. The embedded broker orders the same way.
- */
-function orderingLane(name: string, key: string, destination: string | null): string {
-  return destination === null ? key : `${domainOf(name)} ${key}`;
-}
 
 /** FNV-1a (32 bits) of the key's UTF-8 bytes, modulo `partitions`: stable across processes and versions. */
 function partitionOf(key: string, partitions: number): number {
