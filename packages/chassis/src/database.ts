@@ -34,7 +34,7 @@ type Deferring = pg.PoolClient & { [AT_COMMIT]?: string[] };
 export function atCommit(tx: Queryable, sql: string | (() => string), values: readonly unknown[] = []): boolean {
   const deferred = (tx as Deferring)[AT_COMMIT];
   if (!deferred) return false;
-  deferred.push(typeof sql === 'function' ? sql() : inline(sql, values));
+  deferred.push(typeof sql === 'function' ? sql() : inlineSql(sql, values));
   return true;
 }
 
@@ -43,8 +43,12 @@ export async function writeBehind(tx: Queryable, sql: string, values: readonly u
   if (!atCommit(tx, sql, values)) await tx.query(sql, [...values]);
 }
 
-/** `sql` with each `$n` replaced by `values[n-1]` as a quoted literal. The statements are ours: `$` appears in them only as a placeholder. */
-function inline(sql: string, values: readonly unknown[]): string {
+/**
+ * `sql` with each `$n` replaced by `values[n-1]` as a quoted literal: a statement
+ * that can share a round trip with others (simple-query protocol, no parameters).
+ * The statements are ours: `$` appears in them only as a placeholder.
+ */
+export function inlineSql(sql: string, values: readonly unknown[]): string {
   return sql.replace(/\$(\d+)/g, (_, n: string) => {
     const index = Number(n) - 1;
     if (index >= values.length) throw new Error(`no value for $${n}`);

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { checkMessage, messageName, type Envelope, type MessageData, type MessageName } from '@bazaar/contracts/messages';
-import { sqlLiteral, type Database } from '../database.ts';
+import { inlineSql, type Database } from '../database.ts';
 import { withRequestContext } from '../request-context.ts';
 import { tracer } from '../telemetry.ts';
 import type { Broker, Delivery, Subscription } from './broker.ts';
@@ -71,6 +71,11 @@ export interface ConsumerOptions {
    */
   inboxRetentionMs?: number;
 }
+
+/** Records messages as processed by a consumer ($1); returns the ids it had not processed yet. */
+const INBOX_INSERT = `INSERT INTO inbox (consumer, message_id, message_name)
+  SELECT $1, id, name FROM unnest($2::uuid[], $3::text[]) AS m (id, name)
+  ON CONFLICT DO NOTHING RETURNING message_id`;
 
 /** SQLSTATE of a lock wait that ran past `lock_timeout`. */
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -368,19 +373,17 @@ export class MessageConsumer {
 
   /** `recordInInbox` as literal SQL, to go with a transaction's BEGIN (no round trip of its own). */
   private inboxInsert(envelopes: readonly Envelope[]): string {
-    const rows = envelopes.map((envelope) => `(${sqlLiteral(this.options.group)}, ${sqlLiteral(envelope.id)}::uuid, ${sqlLiteral(messageName(envelope))})`);
-    return `INSERT INTO inbox (consumer, message_id, message_name) VALUES ${rows.join(', ')} ON CONFLICT DO NOTHING RETURNING message_id`;
+    return inlineSql(INBOX_INSERT, this.inboxValues(envelopes));
+  }
+
+  private inboxValues(envelopes: readonly Envelope[]): unknown[] {
+    return [this.options.group, envelopes.map((envelope) => envelope.id), envelopes.map((envelope) => messageName(envelope))];
   }
 
   /** Records the messages as processed by this consumer; returns the ids (lower case, as PostgreSQL prints a uuid) it had not processed yet. */
   private async recordInInbox(tx: pg.PoolClient, envelopes: readonly Envelope[]): Promise<Set<string>> {
-    const { rows } = await tx.query<{ message_id: string }>(
-      `INSERT INTO inbox (consumer, message_id, message_name)
-       SELECT $1, id, name FROM unnest($2::uuid[], $3::text[]) AS m (id, name)
-       ON CONFLICT DO NOTHING RETURNING message_id`,
-      [this.options.group, envelopes.map((envelope) => envelope.id), envelopes.map((envelope) => messageName(envelope))],
-    );
-    return new Set(rows.map((row) => row.message_id));
+    const { rows } = await tx.query<{ message_id: string }>(INBOX_INSERT, this.inboxValues(envelopes));
+    return freshIds(rows);
   }
 
   private async runHandler(tx: pg.PoolClient, envelope: Envelope, handler: MessageHandler<MessageName>, attempt: number): Promise<void> {

@@ -4,7 +4,7 @@ import type pg from 'pg';
 import { Gauge, type Registry } from 'prom-client';
 import type { FastifyBaseLogger } from 'fastify';
 import { checkMessageData, messageName, parseMessageName, type Envelope, type MessageData, type MessageName } from '@bazaar/contracts/messages';
-import { atCommit, sqlLiteral, type Database, type Queryable } from '../database.ts';
+import { writeBehind, type Database, type Queryable } from '../database.ts';
 import { currentRequestContext } from '../request-context.ts';
 import { injectTraceContext } from '../telemetry.ts';
 import type { Broker } from './broker.ts';
@@ -78,9 +78,8 @@ export class Outbox {
    */
   async insert(tx: Queryable, envelopes: readonly Envelope[]): Promise<void> {
     if (envelopes.length === 0) return;
-    const values = () => envelopes.map((e) => `(${sqlLiteral(e.id)}, ${sqlLiteral(messageName(e))}, ${sqlLiteral(e.key)}, ${sqlLiteral(JSON.stringify(e))})`).join(', ');
-    if (atCommit(tx, () => `INSERT INTO outbox (id, message_name, key, body) VALUES ${values()}; NOTIFY bazaar_outbox`)) return;
-    await tx.query(
+    await writeBehind(
+      tx,
       `WITH rows AS (
          INSERT INTO outbox (id, message_name, key, body)
          SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
