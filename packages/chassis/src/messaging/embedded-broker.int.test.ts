@@ -4,7 +4,8 @@ import { after, before, describe, it } from 'node:test';
 import type { Envelope } from '@bazaar/contracts/messages';
 import { freshDatabase } from '../../../runtime/src/testing/databases.ts';
 import type { Delivery } from './broker.ts';
-import { EmbeddedBroker } from './embedded-broker.ts';
+import pg from 'pg';
+import { EmbeddedBroker, groupChannel } from './embedded-broker.ts';
 import { brokerConformance, envelope, waitUntil } from './testing/broker-conformance.ts';
 
 brokerConformance('embedded (PostgreSQL)', async () => {
@@ -109,5 +110,87 @@ describe('embedded broker: claiming without the poll', () => {
     const sent = Array.from({ length: 9 }, (_, i) => envelope('test.thing-happened', `k${i}`));
     await broker.publish(sent);
     await waitUntil(() => seen.size === sent.length, 3_000);
+  });
+});
+
+/** Each group is woken on a channel of its own: a publication wakes the processes that receive it, not every subscriber. */
+describe('embedded broker: wake-up channels', () => {
+  let database: Awaited<ReturnType<typeof freshDatabase>>;
+  let broker: EmbeddedBroker;
+  const listeners: pg.Client[] = [];
+  before(async () => {
+    database = await freshDatabase('broker');
+    broker = new EmbeddedBroker(database.url, { pollMs: 60_000 });
+  });
+  after(async () => {
+    await Promise.all(listeners.map((client) => client.end()));
+    await broker.close();
+    await database.drop();
+  });
+  /** The payloads heard on `channel`, from a connection of the test's own. */
+  const hear = async (channel: string): Promise<string[]> => {
+    const client = new pg.Client({ connectionString: database.url });
+    listeners.push(client);
+    await client.connect();
+    const heard: string[] = [];
+    client.on('notification', (n) => heard.push(n.payload ?? ''));
+    await client.query(`LISTEN ${client.escapeIdentifier(channel)}`);
+    return heard;
+  };
+
+  it('notifies the receiving groups on their own channels, and nobody on the shared one', async () => {
+    const [receiving, other] = [`wake-a${randomUUID().slice(0, 8)}`, `wake-b${randomUUID().slice(0, 8)}`];
+    await broker.declare({ groups: { [receiving]: ['test.thing-happened.v1'], [other]: ['test.other-thing.v1'] } });
+    const [onReceiving, onOther, onShared] = await Promise.all([hear(groupChannel(receiving)), hear(groupChannel(other)), hear('bazaar_broker')]);
+    await broker.publish([envelope('test.thing-happened', 'k1'), { ...envelope('test.other-thing', 'k2'), destination: receiving }]);
+    await waitUntil(() => onReceiving.length > 0, 3_000);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.deepEqual(onReceiving, [receiving], 'one notification per publication and receiving group');
+    assert.deepEqual(onOther, [], 'a group that receives nothing is not woken');
+    assert.deepEqual(onShared, []);
+  });
+
+  it('wakes a group whose channel name would be too long under a hashed name, and delivers to it', async () => {
+    const group = `a-consumer-group-with-a-name-far-longer-than-a-channel-${randomUUID()}`;
+    assert.ok(Buffer.byteLength(groupChannel(group)) <= 63);
+    assert.notEqual(groupChannel(group), groupChannel(`${group}x`));
+    await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+    const heard = await hear(groupChannel(group));
+    const seen: string[] = [];
+    await broker.subscribe(group, async (delivery: Delivery) => {
+      seen.push((delivery.message as Envelope).id);
+      await delivery.ack();
+    });
+    const sent = envelope('test.thing-happened', 'long');
+    await broker.publish([sent]);
+    // The poll is a minute away: only the notification can bring it this fast.
+    await waitUntil(() => seen.length === 1, 3_000);
+    assert.deepEqual(seen, [sent.id]);
+    assert.deepEqual(heard, [group]);
+  });
+
+  it('still wakes on the shared channel that publishers of the earlier release notify', async () => {
+    const group = `legacy${randomUUID().slice(0, 8)}`;
+    await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+    const seen: string[] = [];
+    await broker.subscribe(group, async (delivery: Delivery) => {
+      seen.push((delivery.message as Envelope).id);
+      await delivery.ack();
+    });
+    // A delivery row written as the earlier release did, then its NOTIFY on the shared channel.
+    const sent = envelope('test.thing-happened', 'legacy');
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      await client.query(
+        `WITH m AS (INSERT INTO broker_messages (id, message_name, key, body) VALUES ($1, 'test.thing-happened.v1', 'legacy', $2) RETURNING seq)
+         INSERT INTO broker_deliveries (group_name, seq, key) SELECT $3, seq, 'legacy' FROM m`,
+        [sent.id, JSON.stringify(sent), group],
+      );
+      await client.query('SELECT pg_notify($1, $2)', ['bazaar_broker', group]);
+    } finally {
+      await client.end();
+    }
+    await waitUntil(() => seen.length === 1, 3_000);
   });
 });

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { messageName, type Envelope } from '@bazaar/contracts/messages';
 import {
@@ -19,7 +19,7 @@ import {
 /**
  * The embedded broker: PostgreSQL, in a database of its own, shared by every
  * service process. Publishing inserts the message once and one delivery row per
- * receiving group, then NOTIFYs the groups; subscribers LISTEN and claim
+ * receiving group, then NOTIFYs each group on its own channel; subscribers LISTEN and claim
  * deliveries with `FOR UPDATE SKIP LOCKED`, so there is no polling delay on the
  * hot path (a slow poll remains as a safety net for lost notifications and
  * delayed retries). Per-key order: a delivery is claimable only when no earlier
@@ -114,7 +114,7 @@ export class EmbeddedBroker implements Broker {
          WHERE coalesce(i.destination, s.group_name) IS NOT NULL
          ORDER BY i.seq
          RETURNING group_name)
-       SELECT pg_notify('bazaar_broker', g) FROM (SELECT DISTINCT group_name AS g FROM delivered) AS groups
+       SELECT pg_notify(${groupChannelSql('g')}, g) FROM (SELECT DISTINCT group_name AS g FROM delivered) AS groups
        UNION ALL
        SELECT pg_notify('${NOTICE_CHANNEL}', json_build_object('name', message_name, 'key', left(key, 1000), 'id', id)::text)
        FROM inserted WHERE destination IS NULL`,
@@ -186,8 +186,28 @@ export class EmbeddedBroker implements Broker {
 }
 
 const SCHEMA_LOCK = 7_241_010;
-/** The channel of event notices (`listen`); `bazaar_broker` wakes consumer groups. */
+/** The channel of event notices (`listen`); each consumer group is woken on a channel of its own (`groupChannel`). */
 const NOTICE_CHANNEL = 'bazaar_events';
+/** The channel every group was woken on before each had its own: still listened to, for publishers of an earlier release. */
+const SHARED_GROUP_CHANNEL = 'bazaar_broker';
+/** Longest channel name PostgreSQL keeps (NAMEDATALEN - 1 bytes); a longer one would be cut short by LISTEN and refused by pg_notify. */
+const MAX_CHANNEL_BYTES = 63;
+
+/**
+ * The channel that wakes consumer group `group`: `bazaar_broker:<group>`, or, when that
+ * is too long for a channel name, `bazaar_broker:#` and the MD5 of the group name. A
+ * channel per group, because every listener of a channel receives every notification
+ * on it: with one shared channel, each publication woke every subscribing process.
+ */
+export function groupChannel(group: string): string {
+  const channel = `${SHARED_GROUP_CHANNEL}:${group}`;
+  return Buffer.byteLength(channel) <= MAX_CHANNEL_BYTES ? channel : `${SHARED_GROUP_CHANNEL}:#${createHash('md5').update(group).digest('hex')}`;
+}
+
+/** `groupChannel` in SQL, of the text expression `group`. */
+function groupChannelSql(group: string): string {
+  return `CASE WHEN octet_length('${SHARED_GROUP_CHANNEL}:' || ${group}) <= ${MAX_CHANNEL_BYTES} THEN '${SHARED_GROUP_CHANNEL}:' || ${group} ELSE '${SHARED_GROUP_CHANNEL}:#' || md5(${group}) END`;
+}
 
 async function createSchema(pool: pg.Pool): Promise<void> {
   const client = await pool.connect();
@@ -276,7 +296,7 @@ class EmbeddedSubscription {
       this.pump();
     });
     await client.connect();
-    await client.query('LISTEN bazaar_broker');
+    await client.query(`LISTEN ${client.escapeIdentifier(groupChannel(this.group))}; LISTEN ${SHARED_GROUP_CHANNEL}`);
     if (this.closed) {
       await client.end();
       return;
