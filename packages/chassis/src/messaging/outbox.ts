@@ -106,6 +106,11 @@ export interface RelayOptions {
   pruneEveryMs?: number;
   /** Application name of the relay's connections. */
   name?: string;
+  /**
+   * Published rows are marked by the relay's next read; when none comes within
+   * this long, by a read of their own. Default 200 ms.
+   */
+  markDelayMs?: number;
 }
 
 interface OutboxRow {
@@ -122,7 +127,8 @@ const RELAY_LOCK = 7_241_020;
  * wrote to the outbox commits (with a slow poll as a safety net), it reads
  * unpublished rows in commit order, publishes them — keys in parallel, each
  * key's messages in order — and marks them published only after the broker
- * acknowledged them. A crash at any instant leaves rows unpublished, and they
+ * acknowledged them, with the statement that reads the next batch (or on its own
+ * after `markDelayMs`). A crash at any instant leaves rows unpublished, and they
  * are published again (the broker de-duplicates on the message id; consumers'
  * inboxes absorb what gets through twice). One relay per database publishes at a
  * time (an advisory lock held by its connection); replicas stand by.
@@ -143,11 +149,14 @@ export class OutboxRelay {
   private pruneTimer: NodeJS.Timeout | undefined;
   private reconnect: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private markTimer: NodeJS.Timeout | undefined;
   /** Rows published since start (tests and benchmarks read it). */
   published = 0;
+  /** Sequence numbers of rows the broker acknowledged that are not marked published yet: the next read marks them. */
+  private unmarked: string[] = [];
 
   constructor(options: RelayOptions) {
-    this.options = { pollMs: 1_000, batchSize: 256, retentionMs: 3_600_000, pruneEveryMs: 300_000, name: 'outbox-relay', ...options };
+    this.options = { pollMs: 1_000, batchSize: 256, retentionMs: 3_600_000, pruneEveryMs: 300_000, name: 'outbox-relay', markDelayMs: 200, ...options };
     if (options.metrics) this.installMetrics(options.metrics);
   }
 
@@ -241,24 +250,48 @@ export class OutboxRelay {
     return this.leader;
   }
 
-  /** Publishes one batch of unpublished rows; returns how many it read. */
+  /**
+   * Publishes one batch of unpublished rows; returns how many it read. The rows
+   * the broker acknowledged last time are marked published by the same statement
+   * that reads the next batch (one round trip and one commit per batch, not two):
+   * until then they count as unpublished, and a crash in between publishes them
+   * again, which the broker's de-duplication on message ids and the consumers'
+   * inboxes absorb — as for a crash between publishing and marking.
+   */
   private async publishBatch(): Promise<number> {
     const relay = this.listener;
     if (!relay) throw new Error('the relay lost its connection');
+    const marking = this.unmarked;
     const { rows } = await relay.query<OutboxRow>(
-      // ORDER BY the column, not the text alias: "10" sorts before "9".
-      'SELECT seq::text AS seq, key, body FROM outbox WHERE published_at IS NULL ORDER BY outbox.seq LIMIT $1',
-      [this.options.batchSize],
+      // The UPDATE runs whether or not the SELECT reads it; the SELECT sees the rows as they
+      // were before it, hence `<> ALL`. ORDER BY the column, not the text alias: "10" sorts before "9".
+      `WITH marked AS (UPDATE outbox SET published_at = now() WHERE seq = ANY($2::bigint[]))
+       SELECT seq::text AS seq, key, body FROM outbox
+       WHERE published_at IS NULL AND seq <> ALL($2::bigint[]) ORDER BY outbox.seq LIMIT $1`,
+      [this.options.batchSize, marking],
     );
+    this.unmarked = [];
     if (rows.length === 0) return 0;
     // One call: the broker keeps each key's order and may publish different keys in
     // parallel. If it rejects, nothing is marked and the whole batch goes again (the
     // broker de-duplicates on message ids).
     await this.options.broker.publish(rows.map((row) => JSON.parse(row.body) as Envelope));
-    // On the relay's connection: asynchronous commit, one round trip.
-    await relay.query('UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])', [rows.map((r) => r.seq)]);
+    this.unmarked = rows.map((r) => r.seq);
     this.published += rows.length;
+    // When no read comes first (nothing more was written), a drain of its own marks them.
+    this.markTimer ??= setTimeout(() => {
+      this.markTimer = undefined;
+      if (this.unmarked.length > 0) this.wake();
+    }, this.options.markDelayMs).unref();
     return rows.length;
+  }
+
+  /** Marks what was published and not marked yet (on stop: nothing goes again after a clean shutdown). */
+  private async markPublished(): Promise<void> {
+    const relay = this.listener;
+    if (!relay || this.unmarked.length === 0) return;
+    await relay.query('UPDATE outbox SET published_at = now() WHERE seq = ANY($1::bigint[])', [this.unmarked]);
+    this.unmarked = [];
   }
 
   /** Deletes rows published longer ago than the retention. */
@@ -280,7 +313,7 @@ export class OutboxRelay {
     };
     new Gauge({
       name: 'outbox_backlog_messages',
-      help: 'Messages written to the outbox and not yet acknowledged by the broker',
+      help: 'Messages written to the outbox and not yet marked published (the relay marks what the broker acknowledged with its next read, or within markDelayMs)',
       registers: [registry],
       async collect() {
         this.set((await read().catch(() => ({ backlog: Number.NaN }))).backlog);
@@ -288,7 +321,7 @@ export class OutboxRelay {
     });
     new Gauge({
       name: 'outbox_oldest_unpublished_age_seconds',
-      help: 'Age of the oldest message not yet acknowledged by the broker (0 when none)',
+      help: 'Age of the oldest message not yet marked published (0 when none)',
       registers: [registry],
       async collect() {
         this.set((await read().catch(() => ({ oldest: Number.NaN }))).oldest ?? 0);
@@ -302,7 +335,9 @@ export class OutboxRelay {
     clearInterval(this.pruneTimer);
     clearTimeout(this.reconnect);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.markTimer);
     await this.running;
+    await this.markPublished().catch(() => {});
     const listener = this.listener;
     this.listener = undefined;
     // Destroy rather than return the connection: it holds the relay lock and a LISTEN.

@@ -96,7 +96,37 @@ for (const adapter of ['embedded', 'nats'] as const) {
       await waitUntil(async () => (await effects()).total === 3, 10_000);
       const { rows } = await database.db.query<{ id: string }>('SELECT message_id::text AS id FROM effects ORDER BY handled_at');
       assert.deepEqual(rows.map((r) => r.id).sort(), [...ids].sort());
+      // Marked by the relay's next read or, nothing more being written, within its mark delay (the poll is a minute away).
+      await waitUntil(async () => (await backlog(database.db)) === 0, 2_000);
+    });
+
+    it('marks published what it published before it stops, so a relay after it publishes nothing again', async () => {
+      const b = await broker();
+      const first = new OutboxRelay({ db: database.db, broker: b, log: quietLog, pollMs: 60_000, markDelayMs: 60_000 });
+      await first.start();
+      await consumer(b, recordEffect);
+      await write(3);
+      await waitUntil(async () => (await effects()).total === 3, 10_000);
+      await first.stop();
       assert.equal(await backlog(database.db), 0);
+      const second = await relay(b);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      assert.equal(second.published, 0);
+    });
+
+    it('marks a batch with the read of the next one (one statement per batch while messages keep coming)', async () => {
+      const b = await broker();
+      const r = new OutboxRelay({ db: database.db, broker: b, log: quietLog, pollMs: 60_000, markDelayMs: 60_000 });
+      await r.start();
+      stoppers.push(() => r.stop());
+      await consumer(b, recordEffect);
+      await write(2);
+      await waitUntil(async () => r.published === 2, 10_000);
+      assert.equal(await backlog(database.db), 2, 'published, not yet marked: nothing read since');
+      await write(1);
+      await waitUntil(async () => r.published === 3, 10_000);
+      assert.equal(await backlog(database.db), 1, 'the read of the third marked the first two');
+      assert.deepEqual(await effects(), { total: 3, distinct: 3 });
     });
 
     it('refuses to write a message that breaks its contract or that the topology does not give the service', async () => {
@@ -406,7 +436,7 @@ for (const adapter of ['embedded', 'nats'] as const) {
       assert.match(text, /outbox_oldest_unpublished_age_seconds\S* 0\.[1-9]/);
       down = false;
       await waitUntil(async () => (await effects()).total === 10, 15_000);
-      assert.equal(await backlog(database.db), 0);
+      await waitUntil(async () => (await backlog(database.db)) === 0, 2_000);
     });
 
     it('continues the writer\'s trace in the handler, and carries correlation and causation ids', async () => {
