@@ -33,6 +33,8 @@ interface Setup {
 }
 
 const children = new Set<ChildProcess>();
+/** Each child's role and what it wrote to stderr, for the message of a test that times out. */
+const childLogs = new Map<ChildProcess, { role: string; stderr: string }>();
 after(() => {
   for (const child of children) child.kill('SIGKILL');
 });
@@ -43,9 +45,14 @@ function startNode(setup: Setup, role: 'relay' | 'consumer', extra: Record<strin
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   children.add(child);
+  const log = { role, stderr: '' };
+  childLogs.set(child, log);
   child.once('exit', () => children.delete(child));
   let errors = '';
-  child.stderr!.on('data', (chunk: Buffer) => (errors += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => {
+    errors += chunk.toString();
+    log.stderr = (log.stderr + chunk.toString()).slice(-2_000);
+  });
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (chunk: Buffer) => {
       if (chunk.toString().includes('ready')) resolve(child);
@@ -82,10 +89,44 @@ async function counts(setup: Setup): Promise<{ total: number; distinct: number; 
   return rows[0]!;
 }
 
-/** Reads until `done`, naming the last reading if it never gets there. */
-async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, what: string): Promise<T> {
+/** Reads until `done`, naming the last reading if it never gets there (and, given `setup`, the state of the broker and the processes). */
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean, timeoutMs: number, what: string, setup?: Setup): Promise<T> {
   let last: T | undefined;
-  return eventually(async () => (done((last = await read())) ? last : undefined), () => `${what} (last: ${JSON.stringify(last)})`, timeoutMs);
+  try {
+    return await eventually(async () => (done((last = await read())) ? last : undefined), () => `${what} (last: ${JSON.stringify(last)})`, timeoutMs);
+  } catch (error) {
+    if (!setup) throw error;
+    throw new Error(`${(error as Error).message}\n${await diagnose(setup).catch((e: unknown) => `(no diagnosis: ${String(e)})`)}`, { cause: error });
+  }
+}
+
+/** What a stalled pipeline looked like: the embedded broker's deliveries, and each child process that is still running or died, with its stderr. */
+async function diagnose(setup: Setup): Promise<string> {
+  const lines: string[] = [];
+  if (setup.brokerDatabase) {
+    const client = new pg.Client({ connectionString: databaseUrl(testServerUrl(), setup.brokerDatabase) });
+    await client.connect();
+    try {
+      const { rows } = await client.query(
+        `SELECT (SELECT count(*)::int FROM broker_messages) AS messages, count(*)::int AS deliveries,
+                count(*) FILTER (WHERE leased_until >= now())::int AS leased, count(*) FILTER (WHERE available_at > now())::int AS delayed,
+                max(attempts) AS max_attempts, min(seq)::text AS first_seq
+         FROM broker_deliveries`,
+      );
+      const { rows: sessions } = await client.query(
+        `SELECT application_name, state, wait_event_type, wait_event, left(query, 80) AS query, now() - query_start AS running
+         FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      );
+      lines.push(`broker: ${JSON.stringify(rows[0])}`, ...sessions.map((row) => `session: ${JSON.stringify(row)}`));
+    } finally {
+      await client.end();
+    }
+  }
+  for (const [child, log] of childLogs) {
+    if (child.exitCode === null && child.signalCode === null) lines.push(`${log.role} ${child.pid}: running; stderr: ${log.stderr || '(none)'}`);
+    else if (child.signalCode !== 'SIGKILL') lines.push(`${log.role} ${child.pid}: exited ${child.exitCode ?? child.signalCode}; stderr: ${log.stderr}`);
+  }
+  return lines.join('\n');
 }
 
 async function embeddedBroker(): Promise<{ url: string; name: string }> {
@@ -119,6 +160,7 @@ for (const adapter of ['embedded', 'nats'] as const) {
     });
     afterEach(async () => {
       for (const child of children) await kill(child);
+      childLogs.clear();
       await setup.db.drop();
       if (setup.brokerDatabase) await adminQuery(`DROP DATABASE IF EXISTS "${setup.brokerDatabase}" WITH (FORCE)`);
       if (adapter === 'nats') {
@@ -138,7 +180,7 @@ for (const adapter of ['embedded', 'nats'] as const) {
       const atKill = await counts(setup);
       assert.ok(atKill.published < total, `killed before the end (${atKill.published} of ${total} published)`);
       await startNode(setup, 'relay', { RELAY_BATCH: '200' });
-      const final = await waitFor(() => counts(setup), (c) => c.total >= total && c.unpublished === 0, 60_000, 'every message handled');
+      const final = await waitFor(() => counts(setup), (c) => c.total >= total && c.unpublished === 0, 60_000, 'every message handled', setup);
       await new Promise((resolve) => setTimeout(resolve, 1_000)); // room for a stray duplicate to show
       assert.deepEqual(await counts(setup), { ...final, total, distinct: total, published: total, unpublished: 0 });
     });
@@ -153,7 +195,7 @@ for (const adapter of ['embedded', 'nats'] as const) {
       const atKill = await counts(setup);
       assert.ok(atKill.total < total, `killed before the end (${atKill.total} of ${total} handled)`);
       await startNode(setup, 'consumer', { HANDLER_DELAY_MS: '5', MESSAGE_LEASE_MS: '1500' });
-      await waitFor(() => counts(setup), (c) => c.total >= total, 60_000, 'every message handled');
+      await waitFor(() => counts(setup), (c) => c.total >= total, 60_000, 'every message handled', setup);
       await new Promise((resolve) => setTimeout(resolve, 2_000)); // past a lease: a stray redelivery would show
       const final = await counts(setup);
       assert.equal(final.total, total, 'no effect applied twice');
@@ -196,7 +238,7 @@ for (const adapter of ['embedded', 'nats'] as const) {
         await Promise.all(writes); // every write of the outage committed: none rejected
         assert.ok(written - writtenAtCut >= 150, `writes kept succeeding during the outage (${written - writtenAtCut})`);
         assert.ok(during.unpublished > 0, 'the outbox buffered while the broker was gone');
-        const final = await waitFor(() => counts(setup), (c) => c.total >= written && c.unpublished === 0, 60_000, 'every buffered message delivered');
+        const final = await waitFor(() => counts(setup), (c) => c.total >= written && c.unpublished === 0, 60_000, 'every buffered message delivered', setup);
         await new Promise((resolve) => setTimeout(resolve, 1_000));
         assert.deepEqual(await counts(setup), { ...final, total: written, distinct: written, published: written, unpublished: 0 });
       } finally {
