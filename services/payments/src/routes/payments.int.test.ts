@@ -177,9 +177,15 @@ describe('tokenizing a card', () => {
     for (const secret of [number, spaced, refused, number.slice(0, 12), spaced.slice(0, 14), refused.slice(0, 12)]) assert.ok(!dump.includes(secret), `the database holds ${secret}`);
     // Random ids may hold any four digits by chance; the CVC would be a value, or a number in a text.
     const isId = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$|^pm_[A-Za-z0-9_-]{24}$|^[0-9a-f]{64}$/i;
-    const numbersIn = (value: string): string[] => (isId.test(value) ? [] : value.replaceAll(/"(?:id|correlationId|causationId|paymentId|paymentToken|token|orderId|customerId|traceparent)":"[^"]*"/g, '').match(/[0-9]+/g) ?? []);
-    for (const value of values) assert.ok(!numbersIn(value).includes(cvc), `the database holds the CVC in ${value}`);
-    assert.doesNotMatch(dump, /cvc|cvv/i);
+    const withoutIds = (value: string): string => (isId.test(value) ? '' : value.replaceAll(/"(?:id|correlationId|causationId|paymentId|paymentToken|token|orderId|customerId|traceparent)":"[^"]*"/g, ''));
+    const numbersIn = (value: string): string[] => withoutIds(value).match(/[0-9]+/g) ?? [];
+    // A random token holds "cvc" now and then (24 base64url characters; CI saw it): only what is not an id may not name it.
+    const namesCvc = (value: string): boolean => /cvc|cvv/i.test(withoutIds(value));
+    assert.ok(!namesCvc('pm_AbCvC0123456789abcdefghi') && !namesCvc('{"paymentToken":"pm_xcVv0123456789abcdefghij"}') && namesCvc('{"cvc":"1234"}'), 'the scan tells ids from a named CVC');
+    for (const value of values) {
+      assert.ok(!numbersIn(value).includes(cvc), `the database holds the CVC in ${value}`);
+      assert.ok(!namesCvc(value), `the database names a CVC in ${value}`);
+    }
   });
 });
 
