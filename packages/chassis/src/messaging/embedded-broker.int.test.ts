@@ -113,6 +113,63 @@ describe('embedded broker: claiming without the poll', () => {
   });
 });
 
+/**
+ * The claim is one statement run hundreds of times a second; PostgreSQL may keep one
+ * plan of it per connection. A plan made while the deliveries table was empty (any
+ * subscriber that started idle) scans every delivery once per delivery it looks at:
+ * a backlog that builds later is claimed at a cost that grows with its square, until
+ * autovacuum next analyzes the table (CI saw a 2,000-message backlog stall for a minute).
+ */
+describe('embedded broker: a backlog that builds after the subscriber started idle', () => {
+  it('is claimed reading a number of deliveries that grows with the backlog, not with its square', async () => {
+    const database = await freshDatabase('broker');
+    const admin = new pg.Client({ connectionString: database.url });
+    await admin.connect();
+    // What the claims read of the deliveries table (the table is small: any plan reads it whole or by index).
+    const rowsRead = async (): Promise<number> => {
+      const { rows } = await admin.query<{ n: string }>(
+        "SELECT coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) AS n FROM pg_stat_user_tables WHERE relname = 'broker_deliveries'",
+      );
+      return Number(rows[0]?.n ?? 0);
+    };
+    /** Waits for the broker's sessions to end: a session's statistics are reported by then. */
+    const sessionsGone = async (): Promise<boolean> => {
+      const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()');
+      return rows[0]!.n === 0;
+    };
+    try {
+      const before = await rowsRead();
+      const backlog = 1_500;
+      const broker = new EmbeddedBroker(database.url, { pollMs: 20 });
+      const group = `idle${randomUUID().slice(0, 8)}`;
+      await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+      let handled = 0;
+      // Four subscribers polling together keep each of the broker's connections busy while the table is empty.
+      for (let i = 0; i < 4; i++) {
+        await broker.subscribe(group, async (delivery: Delivery) => {
+          handled += 1;
+          await delivery.ack();
+        });
+      }
+      // Statistics taken while the tables were empty (autovacuum visits a new database soon), then
+      // idle claims: more than the five after which PostgreSQL may keep a plan for good.
+      await admin.query('ANALYZE broker_deliveries, broker_messages');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      await broker.publish(Array.from({ length: backlog }, (_, i) => envelope('test.thing-happened', `k${i}`)));
+      await waitUntil(() => handled === backlog, 120_000);
+      await broker.close();
+      await waitUntil(sessionsGone, 10_000);
+      const read = (await rowsRead()) - before;
+      // Each claim may read every delivery left (about backlog² / 2 over the drain, one claim per
+      // message at worst); a plan made for an empty table reads them all for each one it looks at.
+      assert.ok(read < backlog * backlog, `claiming ${backlog} deliveries read ${read} rows`);
+    } finally {
+      await admin.end();
+      await database.drop();
+    }
+  });
+});
+
 /** Each group is woken on a channel of its own: a publication wakes the processes that receive it, not every subscriber. */
 describe('embedded broker: wake-up channels', () => {
   let database: Awaited<ReturnType<typeof freshDatabase>>;

@@ -60,7 +60,11 @@ export class EmbeddedBroker implements Broker {
       max: 4,
       application_name: options.connectionName ?? 'bazaar-broker',
       connectionTimeoutMillis: 5_000,
-      options: '-c synchronous_commit=off',
+      // The claim is a named statement (parsed once per connection), planned on every run:
+      // a plan PostgreSQL kept from when the deliveries table was empty reads the whole
+      // table for each delivery it looks at, and a backlog that builds later is claimed at
+      // a cost that grows with its square until autovacuum next analyzes the table.
+      options: '-c synchronous_commit=off -c plan_cache_mode=force_custom_plan',
     });
     this.bookkeeping.on('error', () => {});
   }
@@ -351,7 +355,7 @@ class EmbeddedSubscription {
    */
   private async claim(limit: number): Promise<Claimed[]> {
     const notices = this.notices;
-    // A named statement: prepared once per connection, not planned again on every claim.
+    // A named statement: parsed once per connection; planned on every claim (plan_cache_mode of the pool).
     const { rows } = await this.pool.query<Claimed & { waiting: number }>({
       name: 'bazaar-broker-claim',
       text: `WITH next AS (
