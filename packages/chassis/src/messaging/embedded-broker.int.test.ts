@@ -113,6 +113,91 @@ describe('embedded broker: claiming without the poll', () => {
   });
 });
 
+/** Acknowledgements ride on the subscriber's next claim; alone, they go after a short delay, and when it closes. */
+describe('embedded broker: acknowledgements', () => {
+  let database: Awaited<ReturnType<typeof freshDatabase>>;
+  const brokers: EmbeddedBroker[] = [];
+  before(async () => {
+    database = await freshDatabase('broker');
+  });
+  after(async () => {
+    await Promise.all(brokers.map((b) => b.close()));
+    await database.drop();
+  });
+  const open = async (options: { leaseMs?: number; ackDelayMs?: number }): Promise<{ broker: EmbeddedBroker; group: string }> => {
+    const broker = new EmbeddedBroker(database.url, { pollMs: 60_000, ...options });
+    brokers.push(broker);
+    const group = `ack${randomUUID().slice(0, 8)}`;
+    await broker.declare({ groups: { [group]: ['test.thing-happened.v1'] } });
+    return { broker, group };
+  };
+  const deliveriesLeft = async (group: string): Promise<number> => {
+    const client = new pg.Client({ connectionString: database.url });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ n: number }>('SELECT count(*)::int AS n FROM broker_deliveries WHERE group_name = $1', [group]);
+      return rows[0]!.n;
+    } finally {
+      await client.end();
+    }
+  };
+
+  it('deletes an acknowledged delivery before its lease ends when nothing else comes, so it is not delivered again', async () => {
+    const { broker, group } = await open({ leaseMs: 600 });
+    const attempts: number[] = [];
+    await broker.subscribe(group, async (delivery: Delivery) => {
+      attempts.push(delivery.attempt);
+      await delivery.ack();
+    });
+    await broker.publish([envelope('test.thing-happened', 'alone')]);
+    await waitUntil(() => attempts.length === 1, 3_000);
+    await waitUntil(async () => (await deliveriesLeft(group)) === 0, 2_000);
+    await new Promise((resolve) => setTimeout(resolve, 1_200)); // twice the lease: a surviving delivery would come back
+    assert.deepEqual(attempts, [1]);
+  });
+
+  it('sends the acknowledgements it holds when the subscription closes', async () => {
+    const { broker, group } = await open({ ackDelayMs: 60_000 });
+    await broker.publish([envelope('test.thing-happened', 'a')]);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let delivered = 0;
+    let acked = 0;
+    const subscription = await broker.subscribe(group, async (delivery: Delivery) => {
+      delivered += 1;
+      await gate;
+      await delivery.ack();
+      acked += 1;
+    });
+    await waitUntil(() => delivered === 1, 3_000);
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the start-up claims are over: nothing claims again after the ack
+    release();
+    await waitUntil(() => acked === 1, 3_000);
+    assert.equal(await deliveriesLeft(group), 1, 'held for the next claim');
+    await subscription.close();
+    assert.equal(await deliveriesLeft(group), 0);
+  });
+
+  it('takes the next message of a key in the statement that deletes the one before it', async () => {
+    const { broker, group } = await open({ ackDelayMs: 60_000 });
+    const seen: string[] = [];
+    await broker.subscribe(group, async (delivery: Delivery) => {
+      seen.push((delivery.message as Envelope).id);
+      await delivery.ack();
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300)); // the start-up claims are over: the notification brings the first
+    const first = envelope('test.thing-happened', 'one-key');
+    await broker.publish([first]);
+    await waitUntil(() => seen.length === 1, 3_000);
+    const second = envelope('test.thing-happened', 'one-key');
+    await broker.publish([second]);
+    // The first's acknowledgement is held (a minute): only the claim that carries it can take the second.
+    await waitUntil(() => seen.length === 2, 3_000);
+    assert.deepEqual(seen, [first.id, second.id]);
+    assert.equal(await deliveriesLeft(group), 1, 'the second is acknowledged, held for the next claim');
+  });
+});
+
 /**
  * The claim is one statement run hundreds of times a second; PostgreSQL may keep one
  * plan of it per connection. A plan made while the deliveries table was empty (any

@@ -16,6 +16,16 @@ import {
   type Subscription,
 } from './broker.ts';
 
+export interface EmbeddedBrokerOptions extends BrokerOptions {
+  /** Safety-net poll of each subscriber, for a lost notification and delayed retries. Default 1 s. */
+  pollMs?: number;
+  /**
+   * Acknowledgements go with a subscriber's next claim; when none comes within this
+   * long, in a statement of their own. Default 200 ms; keep it well below the lease.
+   */
+  ackDelayMs?: number;
+}
+
 /**
  * The embedded broker: PostgreSQL, in a database of its own, shared by every
  * service process. Publishing inserts the message once and one delivery row per
@@ -48,9 +58,9 @@ export class EmbeddedBroker implements Broker {
   private schemaReady: Promise<void> | undefined;
   private pruneTimer: NodeJS.Timeout | undefined;
   private readonly url: string;
-  private readonly options: BrokerOptions & { pollMs?: number };
+  private readonly options: EmbeddedBrokerOptions;
 
-  constructor(url: string, options: BrokerOptions & { pollMs?: number } = {}) {
+  constructor(url: string, options: EmbeddedBrokerOptions = {}) {
     this.url = url;
     this.options = options;
     this.pool = new pg.Pool({ connectionString: url, max: 4, application_name: options.connectionName ?? 'bazaar-broker', connectionTimeoutMillis: 5_000 });
@@ -139,6 +149,7 @@ export class EmbeddedBroker implements Broker {
       concurrency: options.concurrency ?? 8,
       leaseMs: this.options.leaseMs ?? 5_000,
       pollMs: this.options.pollMs ?? 1_000,
+      ackDelayMs: this.options.ackDelayMs ?? 200,
     });
     this.subscriptions.add(subscription);
     await subscription.start();
@@ -262,17 +273,22 @@ class EmbeddedSubscription {
   /** What the last claim knew: `notices` when it started, and whether it saw deliveries it could not take. */
   private lastClaim = { notices: 0, leftSome: false };
   private readonly settled = new Set<Promise<void>>();
-  /** Acks asked for in this turn of the event loop: sent together, in one DELETE (a consumer's batch settles all its deliveries at once). */
-  private acks: Array<{ seq: string; done: () => void; failed: (error: unknown) => void }> = [];
+  /**
+   * Deliveries acknowledged and not deleted yet: the next claim deletes them in the same
+   * statement (and counts them as gone), or `flushAcks` does after `ackDelayMs`. One lost
+   * in a crash is delivered again when its lease ends, and the consumer's inbox absorbs it.
+   */
+  private acks: string[] = [];
+  private ackTimer: NodeJS.Timeout | undefined;
   private poll: NodeJS.Timeout | undefined;
   private reconnect: NodeJS.Timeout | undefined;
   private readonly url: string;
   private readonly pool: pg.Pool;
   private readonly group: string;
   private readonly handler: DeliveryHandler;
-  private readonly options: { concurrency: number; leaseMs: number; pollMs: number };
+  private readonly options: { concurrency: number; leaseMs: number; pollMs: number; ackDelayMs: number };
 
-  constructor(url: string, pool: pg.Pool, group: string, handler: DeliveryHandler, options: { concurrency: number; leaseMs: number; pollMs: number }) {
+  constructor(url: string, pool: pg.Pool, group: string, handler: DeliveryHandler, options: { concurrency: number; leaseMs: number; pollMs: number; ackDelayMs: number }) {
     this.url = url;
     this.pool = pool;
     this.group = group;
@@ -347,7 +363,9 @@ class EmbeddedSubscription {
   }
 
   /**
-   * Leases up to `limit` deliveries. Also counts (up to `limit` + 1) the group's
+   * Deletes the deliveries acknowledged since the last claim, then leases up to `limit`
+   * deliveries, in one statement (the deleted ones no longer hold back later messages
+   * of their keys). Also counts (up to `limit` + 1) the group's
    * deliveries this subscriber does not hold, as they were before this claim: more
    * of them than it claimed means some are waiting — behind a key in flight, for a
    * retry, or leased by another subscriber — and may be claimable once a delivery
@@ -355,13 +373,17 @@ class EmbeddedSubscription {
    */
   private async claim(limit: number): Promise<Claimed[]> {
     const notices = this.notices;
+    const acks = this.takeAcks();
     // A named statement: parsed once per connection; planned on every claim (plan_cache_mode of the pool).
-    const { rows } = await this.pool.query<Claimed & { waiting: number }>({
-      name: 'bazaar-broker-claim',
-      text: `WITH next AS (
+    const claiming = this.pool.query<Claimed & { waiting: number }>({
+      name: 'bazaar-broker-claim-acking',
+      text: `WITH acked AS (
+         DELETE FROM broker_deliveries WHERE group_name = $1 AND seq = ANY($5::bigint[]) AND leased_by = $4),
+       next AS (
          SELECT d.group_name, d.seq FROM broker_deliveries d
          WHERE d.group_name = $1 AND d.available_at <= now() AND (d.leased_until IS NULL OR d.leased_until < now())
-           AND NOT EXISTS (SELECT 1 FROM broker_deliveries e WHERE e.group_name = d.group_name AND e.key = d.key AND e.seq < d.seq)
+           AND d.seq <> ALL($5::bigint[])
+           AND NOT EXISTS (SELECT 1 FROM broker_deliveries e WHERE e.group_name = d.group_name AND e.key = d.key AND e.seq < d.seq AND e.seq <> ALL($5::bigint[]))
          ORDER BY d.seq LIMIT $2 FOR UPDATE SKIP LOCKED),
        claimed AS (
          UPDATE broker_deliveries d SET attempts = d.attempts + 1, leased_until = now() + $3 * interval '1 millisecond', leased_by = $4
@@ -371,7 +393,11 @@ class EmbeddedSubscription {
        waiting AS (
          SELECT count(*)::int AS n FROM (SELECT 1 FROM broker_deliveries w WHERE w.group_name = $1 AND w.leased_by IS DISTINCT FROM $4 LIMIT $2 + 1) AS w)
        SELECT c.seq::text AS seq, c.attempts, c.body, waiting.n AS waiting FROM waiting LEFT JOIN claimed c ON true`,
-      values: [this.group, limit, this.options.leaseMs, this.consumerId],
+      values: [this.group, limit, this.options.leaseMs, this.consumerId, acks],
+    });
+    const { rows } = await claiming.catch((error: unknown) => {
+      this.acks.unshift(...acks); // not sent: they go with the next attempt
+      throw error;
     });
     const claimed = rows.filter((row) => row.seq !== null);
     this.lastClaim = { notices, leftSome: (rows[0]?.waiting ?? 0) > claimed.length };
@@ -434,21 +460,30 @@ class EmbeddedSubscription {
     this.settled.add(running);
   }
 
-  /** Deletes the delivery, together with the others acked in the same turn of the event loop. */
-  private ack(seq: string): Promise<void> {
-    return new Promise((done, failed) => {
-      if (this.acks.push({ seq, done, failed }) > 1) return;
-      setImmediate(() => {
-        const acks = this.acks;
-        this.acks = [];
-        this.pool
-          .query('DELETE FROM broker_deliveries WHERE group_name = $1 AND seq = ANY($2::bigint[]) AND leased_by = $3', [this.group, acks.map((a) => a.seq), this.consumerId])
-          .then(
-            () => acks.forEach((a) => a.done()),
-            (error: unknown) => acks.forEach((a) => a.failed(error)),
-          );
+  /** Records the delivery as acknowledged: deleted by the next claim, or by `flushAcks` after `ackDelayMs`. */
+  private async ack(seq: string): Promise<void> {
+    this.acks.push(seq);
+    this.ackTimer ??= setTimeout(() => void this.flushAcks(), this.options.ackDelayMs);
+  }
+
+  /** The acknowledgements not yet sent, handed to the statement that sends them. */
+  private takeAcks(): string[] {
+    const acks = this.acks;
+    this.acks = [];
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    return acks;
+  }
+
+  /** Deletes the acknowledged deliveries no claim took along. */
+  private async flushAcks(): Promise<void> {
+    const acks = this.takeAcks();
+    if (acks.length === 0) return;
+    await this.pool
+      .query('DELETE FROM broker_deliveries WHERE group_name = $1 AND seq = ANY($2::bigint[]) AND leased_by = $3', [this.group, acks, this.consumerId])
+      .catch(() => {
+        // The broker database is unreachable: the leases end and the deliveries come back (the inbox absorbs them).
       });
-    });
   }
 
   async close(): Promise<void> {
@@ -457,6 +492,7 @@ class EmbeddedSubscription {
     clearInterval(this.poll);
     clearTimeout(this.reconnect);
     await Promise.allSettled([...this.settled]);
+    await this.flushAcks();
     await this.listener?.end().catch(() => {});
     this.listener = undefined;
   }
