@@ -9,7 +9,7 @@ export * from './problem.ts';
 export * from './request-context.ts';
 export * from './service.ts';
 export * from './telemetry.ts';
-export { Type, type Static } from 'typebox';
+export { Type, type Static, type TObject } from 'typebox';
 export * from './messaging/index.ts';
 export * from './discovery/index.ts';
 export * from './resilience/index.ts';

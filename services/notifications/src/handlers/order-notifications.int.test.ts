@@ -1,16 +1,17 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { EmbeddedBroker, createService, loadConfig, type Database, type MessageHandler, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
-import { messageName, type Envelope, type MessageName } from '@bazaar/contracts/messages';
+import { EmbeddedBroker, type Database, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
+import type { Envelope } from '@bazaar/contracts/messages';
 import { messageFlows } from '@bazaar/topology';
 import { freshDatabase } from '@bazaar/runtime/testing/databases';
 import { eventually } from '@bazaar/runtime/testing/eventually';
-import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
+import type { TestTokens } from '@bazaar/runtime/testing/tokens';
+import { handle as handleMessage, serviceHarness, type ServiceHarness } from '@bazaar/runtime/testing/service-harness';
 import { notificationsService } from '../app.ts';
-import { NotificationsConfig } from '../config.ts';
 import { orderCancelled, orderConfirmed, paymentRefunded, republished, shipmentDispatched, userRegistered } from '../testing/events.ts';
 
+let harness: ServiceHarness;
 let app: ServiceApp;
 let context: ServiceContext;
 let db: Database;
@@ -22,30 +23,21 @@ let cleanup = async () => {};
 after(() => cleanup());
 
 before(async () => {
-  const service = await freshDatabase('notifications_orders', notificationsService.migrations);
   const brokerDatabase = await freshDatabase('notifications_orders_broker');
-  db = service.db;
   broker = new EmbeddedBroker(brokerDatabase.url, { pollMs: 100 });
   cleanup = async () => {
-    await app?.close();
+    await harness?.close();
     await broker.close();
-    await Promise.all([service.drop(), brokerDatabase.drop()]);
+    await brokerDatabase.drop();
   };
   await broker.declare(messageFlows());
-  tokens = await testTokens();
   // No SMTP_URL: notifications are kept in the inbox only.
-  const config = loadConfig(NotificationsConfig, { SERVICE_NAME: 'notifications', PORT: '0', IDENTITY_URL: 'http://127.0.0.1:9' });
-  const built = await createService({ ...notificationsService, accessTokens: () => tokens.verifier }, config, { db, broker, logger: false });
-  ({ app, context } = built);
-  await notificationsService.onStart!(built.context);
-  handlers = notificationsService.messageHandlers!(built.context);
+  harness = await serviceHarness(notificationsService, { label: 'notifications_orders', broker, onStart: true });
+  ({ app, context, db, tokens, handlers } = harness);
 });
 
 /** Runs the envelope's handler as the consumer does: in one transaction (here without the inbox). */
-function handle(envelope: Envelope): Promise<void> {
-  const handler = handlers[messageName(envelope) as MessageName] as MessageHandler<MessageName>;
-  return db.transaction((tx) => handler(envelope.data as never, { tx, envelope, outbox: context.outbox, log: context.log, attempt: 1 }));
-}
+const handle = (envelope: Envelope): Promise<void> => handleMessage(harness, envelope);
 
 /** A registered customer and a token for them. */
 async function registeredCustomer(name = 'Ada Lovelace') {

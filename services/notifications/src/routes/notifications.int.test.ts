@@ -1,17 +1,18 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { EmbeddedBroker, createService, loadConfig, type Database, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
+import { EmbeddedBroker, type Database, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
 import { checkMessage, type Envelope, type MessageData } from '@bazaar/contracts/messages';
 import { freshDatabase } from '@bazaar/runtime/testing/databases';
 import { eventually } from '@bazaar/runtime/testing/eventually';
-import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
+import type { TestTokens } from '@bazaar/runtime/testing/tokens';
+import { handle as handleMessage, serviceHarness, type ServiceHarness } from '@bazaar/runtime/testing/service-harness';
 import { notificationsService } from '../app.ts';
-import { NotificationsConfig } from '../config.ts';
 import { NotificationRepository } from '../persistence/notification-repository.ts';
 
 type UserRegistered = MessageData<'identity.user-registered.v1'>;
 
+let harness: ServiceHarness;
 let app: ServiceApp;
 let context: ServiceContext;
 let db: Database;
@@ -23,22 +24,17 @@ let cleanup = async () => {};
 after(() => cleanup());
 
 before(async () => {
-  const service = await freshDatabase('notifications', notificationsService.migrations);
   const brokerDatabase = await freshDatabase('notifications_broker');
-  db = service.db;
   broker = new EmbeddedBroker(brokerDatabase.url, { pollMs: 200 });
   cleanup = async () => {
-    await app?.close();
+    await harness?.close();
     await broker.close();
-    await Promise.all([service.drop(), brokerDatabase.drop()]);
+    await brokerDatabase.drop();
   };
   // As every service does at start: the flows exist before anything is published.
   await broker.declare({ groups: { notifications: ['identity.user-registered.v1'] } });
-  tokens = await testTokens();
-  const config = loadConfig(NotificationsConfig, { SERVICE_NAME: 'notifications', PORT: '0', IDENTITY_URL: 'http://127.0.0.1:9' });
-  const built = await createService({ ...notificationsService, accessTokens: () => tokens.verifier }, config, { db, broker, logger: false });
-  ({ app, context } = built);
-  handlers = notificationsService.messageHandlers!(built.context);
+  harness = await serviceHarness(notificationsService, { label: 'notifications', broker });
+  ({ app, context, db, tokens, handlers } = harness);
 });
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });
@@ -69,11 +65,7 @@ function userRegistered(customer: { userId: string; email: string; name: string 
 }
 
 /** Runs the handler as the consumer does: in one transaction (here without the inbox). */
-function handle(envelope: Envelope): Promise<void> {
-  return db.transaction((client) =>
-    handlers['identity.user-registered.v1']!(envelope.data as UserRegistered, { tx: client, envelope, outbox: context.outbox, log: context.log, attempt: 1 }),
-  );
-}
+const handle = (envelope: Envelope): Promise<void> => handleMessage(harness, envelope);
 
 async function inbox(token: string, query = ''): Promise<{ items: Array<Record<string, unknown>>; total: number; page: number; pageSize: number }> {
   const res = await app.inject({ url: `/api/notifications${query}`, headers: auth(token) });
