@@ -6,7 +6,7 @@
  * events and row readers on top.
  */
 import { randomUUID } from 'node:crypto';
-import { createService, loadConfig, type BaseConfig, type Broker, type Database, type MessageContext, type MessageHandlers, type Role, type ServiceApp, type ServiceContext, type ServiceModule, type Static, type TObject } from '@bazaar/chassis';
+import { EmbeddedBroker, createService, loadConfig, type BaseConfig, type Broker, type Database, type MessageContext, type MessageFlows, type MessageHandlers, type Role, type ServiceApp, type ServiceContext, type ServiceModule, type Static, type TObject } from '@bazaar/chassis';
 import { freshDatabase } from './databases.ts';
 import { testTokens, type TestTokens } from './tokens.ts';
 
@@ -16,10 +16,14 @@ export interface ServiceHarness {
   app: ServiceApp;
   context: ServiceContext;
   db: Database;
+  /** The connection URL of the service's test database. */
+  url: string;
   tokens: TestTokens;
   /** The service's message handlers, by message name. */
   handlers: MessageHandlers;
-  /** Closes the service and drops its database. */
+  /** The embedded broker the harness made (`embeddedBroker`). */
+  broker: EmbeddedBroker | undefined;
+  /** Closes the service (and the harness's broker) and drops its databases. */
   close(): Promise<void>;
 }
 
@@ -30,34 +34,55 @@ export interface ServiceHarnessOptions {
   env?: Record<string, string>;
   /** A broker for the service's consumer and relay; none by default. */
   broker?: Broker;
+  /**
+   * Or an embedded broker of the harness's own, on a test database of its own, with
+   * `flows` declared before the service starts (as every service does at start: a
+   * message published before its group is declared reaches no one).
+   */
+  embeddedBroker?: { pollMs: number; flows: MessageFlows };
   /** Runs the service's `onStart` (seed data, bootstrap accounts) before answering, as `npm start` does. */
   onStart?: boolean;
 }
 
 export async function serviceHarness<S extends TObject>(service: ServiceModule<S>, options: ServiceHarnessOptions): Promise<ServiceHarness> {
-  const database = await freshDatabase(options.label, service.migrations);
+  const cleanups: Array<() => Promise<void>> = [];
+  /** Undoes what was set up, last first; a second call finds nothing left to do. */
+  const close = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  };
   try {
+    const database = await freshDatabase(options.label, service.migrations);
+    cleanups.push(() => database.drop());
+    let broker = options.broker;
+    let ownBroker: EmbeddedBroker | undefined;
+    if (options.embeddedBroker) {
+      const brokerDatabase = await freshDatabase(`${options.label}_broker`);
+      cleanups.push(() => brokerDatabase.drop());
+      broker = ownBroker = new EmbeddedBroker(brokerDatabase.url, { pollMs: options.embeddedBroker.pollMs });
+      cleanups.push(() => ownBroker!.close());
+      await ownBroker.declare(options.embeddedBroker.flows);
+    }
     const tokens = await testTokens();
     const config = loadConfig(service.configSchema, { SERVICE_NAME: service.name, PORT: '0', IDENTITY_URL: 'http://127.0.0.1:9', ...options.env }) as Static<S> & BaseConfig;
     const { app, context } = await createService({ ...service, accessTokens: () => tokens.verifier }, config, {
       db: database.db,
       logger: false,
-      ...(options.broker ? { broker: options.broker } : {}),
+      ...(broker ? { broker } : {}),
     });
+    cleanups.push(() => app.close());
     if (options.onStart) await service.onStart?.(context);
     return {
       app,
       context: context as ServiceContext,
       db: database.db,
+      url: database.url,
       tokens,
       handlers: service.messageHandlers?.(context) ?? {},
-      close: async () => {
-        await app.close();
-        await database.drop();
-      },
+      broker: ownBroker,
+      close,
     };
   } catch (error) {
-    await database.drop();
+    await close();
     throw error;
   }
 }

@@ -2,13 +2,11 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, afterEach, before, describe, it } from 'node:test';
 import fc from 'fast-check';
-import { Database, EmbeddedBroker, createService, loadConfig, type MessageHandler, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
+import { Database, type EmbeddedBroker, type MessageHandler, type MessageHandlers, type ServiceContext } from '@bazaar/chassis';
 import { checkMessage, parseMessageName, type Envelope, type MessageData } from '@bazaar/contracts/messages';
-import { freshDatabase } from '@bazaar/runtime/testing/databases';
 import { eventually } from '@bazaar/runtime/testing/eventually';
-import { testTokens } from '@bazaar/runtime/testing/tokens';
+import { serviceHarness, type ServiceHarness } from '@bazaar/runtime/testing/service-harness';
 import { catalogService } from '../app.ts';
-import { CatalogConfig } from '../config.ts';
 import { InventoryModel, stockViolations } from '../domain/inventory-model.ts';
 import { ProductRepository } from '../persistence/product-repository.ts';
 import { sweepExpiredReservations } from '../reservation-sweeper.ts';
@@ -18,7 +16,6 @@ import { readLedgers } from '../testing/inventory-ledger.ts';
 type Command = 'catalog.reserve-stock.v1' | 'catalog.commit-stock.v1' | 'catalog.release-stock.v1';
 type Reply = { outcome: 'succeeded' | 'failed'; code?: string; reason?: string };
 
-let app: ServiceApp;
 let context: ServiceContext;
 let db: Database;
 let wide: Database;
@@ -26,28 +23,23 @@ let broker: EmbeddedBroker;
 let handlers: MessageHandlers;
 let products: ProductRepository;
 
+let harness: ServiceHarness;
 let cleanup = async () => {};
 after(() => cleanup());
 
 before(async () => {
-  const service = await freshDatabase('catalog_reservations', catalogService.migrations);
-  const brokerDatabase = await freshDatabase('catalog_reservations_broker');
-  db = service.db;
+  harness = await serviceHarness(catalogService, {
+    label: 'catalog_reservations',
+    embeddedBroker: { pollMs: 100, flows: { groups: { catalog: ['catalog.reserve-stock.v1', 'catalog.commit-stock.v1', 'catalog.release-stock.v1'] } } },
+  });
+  ({ context, db, handlers } = harness);
+  broker = harness.broker!;
   // Enough connections for twenty transactions at once, as twenty consumers would run them.
-  wide = new Database({ connectionString: service.url, applicationName: 'test-catalog-concurrency', max: 24 });
-  broker = new EmbeddedBroker(brokerDatabase.url, { pollMs: 100 });
+  wide = new Database({ connectionString: harness.url, applicationName: 'test-catalog-concurrency', max: 24 });
   cleanup = async () => {
-    await app?.close();
-    await broker.close();
     await wide.pool.end();
-    await Promise.all([service.drop(), brokerDatabase.drop()]);
+    await harness.close();
   };
-  await broker.declare({ groups: { catalog: ['catalog.reserve-stock.v1', 'catalog.commit-stock.v1', 'catalog.release-stock.v1'] } });
-  const tokens = await testTokens();
-  const config = loadConfig(CatalogConfig, { SERVICE_NAME: 'catalog', PORT: '0', IDENTITY_URL: 'http://127.0.0.1:9' });
-  const built = await createService({ ...catalogService, accessTokens: () => tokens.verifier }, config, { db, broker, logger: false });
-  ({ app, context } = built);
-  handlers = catalogService.messageHandlers!(built.context);
   products = new ProductRepository(db, context.outbox);
   await db.query(`INSERT INTO categories (slug, name) VALUES ('mugs', 'Mugs')`);
 });

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { EmbeddedBroker, type Database, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
+import type { EmbeddedBroker} from '@bazaar/chassis';
+import { type Database, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
 import type { Envelope } from '@bazaar/contracts/messages';
 import { messageFlows } from '@bazaar/topology';
-import { freshDatabase } from '@bazaar/runtime/testing/databases';
 import { eventually } from '@bazaar/runtime/testing/eventually';
 import type { TestTokens } from '@bazaar/runtime/testing/tokens';
 import { handle as handleMessage, serviceHarness, type ServiceHarness } from '@bazaar/runtime/testing/service-harness';
@@ -19,21 +19,13 @@ let broker: EmbeddedBroker;
 let tokens: TestTokens;
 let handlers: MessageHandlers;
 
-let cleanup = async () => {};
-after(() => cleanup());
+after(() => harness?.close());
 
 before(async () => {
-  const brokerDatabase = await freshDatabase('notifications_orders_broker');
-  broker = new EmbeddedBroker(brokerDatabase.url, { pollMs: 100 });
-  cleanup = async () => {
-    await harness?.close();
-    await broker.close();
-    await brokerDatabase.drop();
-  };
-  await broker.declare(messageFlows());
   // No SMTP_URL: notifications are kept in the inbox only.
-  harness = await serviceHarness(notificationsService, { label: 'notifications_orders', broker, onStart: true });
+  harness = await serviceHarness(notificationsService, { label: 'notifications_orders', embeddedBroker: { pollMs: 100, flows: messageFlows() }, onStart: true });
   ({ app, context, db, tokens, handlers } = harness);
+  broker = harness.broker!;
 });
 
 /** Runs the envelope's handler as the consumer does: in one transaction (here without the inbox). */

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { EmbeddedBroker, type Database, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
+import type { EmbeddedBroker} from '@bazaar/chassis';
+import { type Database, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
 import { checkMessage, type Envelope, type MessageData } from '@bazaar/contracts/messages';
-import { freshDatabase } from '@bazaar/runtime/testing/databases';
 import { eventually } from '@bazaar/runtime/testing/eventually';
 import type { TestTokens } from '@bazaar/runtime/testing/tokens';
 import { handle as handleMessage, serviceHarness, type ServiceHarness } from '@bazaar/runtime/testing/service-harness';
@@ -20,21 +20,12 @@ let broker: EmbeddedBroker;
 let tokens: TestTokens;
 let handlers: MessageHandlers;
 
-let cleanup = async () => {};
-after(() => cleanup());
+after(() => harness?.close());
 
 before(async () => {
-  const brokerDatabase = await freshDatabase('notifications_broker');
-  broker = new EmbeddedBroker(brokerDatabase.url, { pollMs: 200 });
-  cleanup = async () => {
-    await harness?.close();
-    await broker.close();
-    await brokerDatabase.drop();
-  };
-  // As every service does at start: the flows exist before anything is published.
-  await broker.declare({ groups: { notifications: ['identity.user-registered.v1'] } });
-  harness = await serviceHarness(notificationsService, { label: 'notifications', broker });
+  harness = await serviceHarness(notificationsService, { label: 'notifications', embeddedBroker: { pollMs: 200, flows: { groups: { notifications: ['identity.user-registered.v1'] } } } });
   ({ app, context, db, tokens, handlers } = harness);
+  broker = harness.broker!;
 });
 
 const auth = (token: string) => ({ authorization: `Bearer ${token}` });

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { EmbeddedBroker } from '@bazaar/chassis';
+import type { EmbeddedBroker } from '@bazaar/chassis';
 import type { Envelope } from '@bazaar/contracts/messages';
-import { freshDatabase } from '@bazaar/runtime/testing/databases';
 import { eventually } from '@bazaar/runtime/testing/eventually';
 import { topology } from '@bazaar/topology';
 import { ProcessorUnavailableError } from '../domain/processor.ts';
@@ -11,20 +10,12 @@ import { command, handle, newCustomer, outboxFor, paymentRows, paymentsHarness, 
 
 let harness: Harness;
 let broker: EmbeddedBroker;
-let cleanup = async () => {};
-after(() => cleanup());
+after(() => harness?.close());
 
 before(async () => {
-  const brokerDatabase = await freshDatabase('payments_broker');
-  broker = new EmbeddedBroker(brokerDatabase.url, { pollMs: 50 });
-  await broker.declare({ groups: { payments: topology.payments.consumes } });
   // Retries come quickly, so the transient card's second attempt arrives within the test.
-  harness = await paymentsHarness('payments_handlers', { broker, env: { MESSAGE_BACKOFF_BASE_MS: '20' } });
-  cleanup = async () => {
-    await harness.close();
-    await broker.close();
-    await brokerDatabase.drop();
-  };
+  harness = await paymentsHarness('payments_handlers', { embeddedBroker: { pollMs: 50, flows: { groups: { payments: topology.payments.consumes } } }, env: { MESSAGE_BACKOFF_BASE_MS: '20' } });
+  broker = harness.broker!;
 });
 
 const eur = (amount: number) => ({ amount, currency: 'EUR' });

@@ -5,9 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Broker } from '@bazaar/chassis';
 import { checkMessage, parseMessageName, type Envelope, type MessageData } from '@bazaar/contracts/messages';
-import { auth, handle, newCustomer, outboxFor, serviceHarness, type Customer, type ServiceHarness } from '@bazaar/runtime/testing/service-harness';
+import { auth, handle, newCustomer, outboxFor, serviceHarness, type Customer, type ServiceHarness, type ServiceHarnessOptions } from '@bazaar/runtime/testing/service-harness';
 import { paymentsService } from '../app.ts';
 
 export type PaymentCommand = 'payments.authorize-payment.v1' | 'payments.capture-payment.v1' | 'payments.void-payment.v1' | 'payments.refund-payment.v1';
@@ -15,8 +14,8 @@ export type PaymentCommand = 'payments.authorize-payment.v1' | 'payments.capture
 export type Harness = ServiceHarness;
 export { auth, handle, newCustomer, outboxFor, type Customer };
 
-export function paymentsHarness(label: string, options: { env?: Record<string, string>; broker?: Broker } = {}): Promise<Harness> {
-  return serviceHarness(paymentsService, { label, env: { PAYMENTS_SLOW_CARD_DELAY_MS: '200', ...options.env }, ...(options.broker ? { broker: options.broker } : {}) });
+export function paymentsHarness(label: string, options: Omit<ServiceHarnessOptions, 'label'> = {}): Promise<Harness> {
+  return serviceHarness(paymentsService, { ...options, label, env: { PAYMENTS_SLOW_CARD_DELAY_MS: '200', ...options.env } });
 }
 
 /** Tokenizes `cardNumber` for `customer` through the route, as orders does. */

@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { EmbeddedBroker } from '@bazaar/chassis';
+import type { EmbeddedBroker } from '@bazaar/chassis';
 import type { Envelope } from '@bazaar/contracts/messages';
-import { freshDatabase } from '@bazaar/runtime/testing/databases';
 import { eventually } from '@bazaar/runtime/testing/eventually';
 import { topology } from '@bazaar/topology';
 import { CARRIER } from '../domain/carrier.ts';
@@ -13,20 +12,11 @@ import { auth, createShipment, envelopeOf, handle, newCustomer, orderConfirmed, 
 
 let harness: Harness;
 let broker: EmbeddedBroker;
-let cleanup = async () => {};
-after(() => cleanup());
+after(() => harness?.close());
 
 before(async () => {
-  const brokerDatabase = await freshDatabase('shipping_broker');
-  broker = new EmbeddedBroker(brokerDatabase.url, { pollMs: 200 });
-  // As every service does at start: the flows exist before anything is published.
-  await broker.declare({ groups: { shipping: topology.shipping.consumes } });
-  harness = await shippingHarness('shipping_handlers', { broker });
-  cleanup = async () => {
-    await harness?.close();
-    await broker.close();
-    await brokerDatabase.drop();
-  };
+  harness = await shippingHarness('shipping_handlers', { embeddedBroker: { pollMs: 200, flows: { groups: { shipping: topology.shipping.consumes } } } });
+  broker = harness.broker!;
 });
 
 const customerId = () => randomUUID();

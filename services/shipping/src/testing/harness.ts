@@ -5,9 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import type { Broker } from '@bazaar/chassis';
 import { checkMessage, parseMessageName, type Envelope, type MessageData } from '@bazaar/contracts/messages';
-import { auth, handle, newCustomer, outboxFor, serviceHarness, type Customer, type ServiceHarness } from '@bazaar/runtime/testing/service-harness';
+import { auth, handle, newCustomer, outboxFor, serviceHarness, type Customer, type ServiceHarness, type ServiceHarnessOptions } from '@bazaar/runtime/testing/service-harness';
 import { shippingService } from '../app.ts';
 
 export type ShippingMessage = 'shipping.create-shipment.v1' | 'shipping.cancel-shipment.v1' | 'orders.order-confirmed.v1';
@@ -15,8 +14,8 @@ export type ShippingMessage = 'shipping.create-shipment.v1' | 'shipping.cancel-s
 export type Harness = ServiceHarness;
 export { auth, handle, newCustomer, outboxFor, type Customer };
 
-export function shippingHarness(label: string, options: { broker?: Broker } = {}): Promise<Harness> {
-  return serviceHarness(shippingService, { label, ...(options.broker ? { broker: options.broker } : {}) });
+export function shippingHarness(label: string, options: Omit<ServiceHarnessOptions, 'label'> = {}): Promise<Harness> {
+  return serviceHarness(shippingService, { ...options, label });
 }
 
 /** The envelope of `name` as its publisher writes it: commands addressed to shipping with a reply address, events broadcast. */
