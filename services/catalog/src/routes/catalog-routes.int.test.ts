@@ -1,10 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createService, loadConfig, type Database, type ServiceApp } from '@bazaar/chassis';
-import { freshDatabase } from '@bazaar/runtime/testing/databases';
-import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
+import type { Database, ServiceApp } from '@bazaar/chassis';
+import type { TestTokens } from '@bazaar/runtime/testing/tokens';
+import { serviceHarness, type ServiceHarness } from '@bazaar/runtime/testing/service-harness';
 import { catalogService } from '../app.ts';
-import { CatalogConfig } from '../config.ts';
 import { stockViolations } from '../domain/inventory-model.ts';
 import { seedDemoCatalog } from '../persistence/demo-catalog.ts';
 import { readLedgers } from '../testing/inventory-ledger.ts';
@@ -15,20 +14,13 @@ let tokens: TestTokens;
 let adminToken: string;
 let customerToken: string;
 
-let cleanup = async () => {};
-after(() => cleanup());
+let harness: ServiceHarness | undefined;
+after(() => harness?.close());
 
 before(async () => {
-  const { db, drop } = await freshDatabase('catalog', catalogService.migrations);
-  database = db;
-  cleanup = async () => {
-    await app.close();
-    await drop();
-  };
-  await seedDemoCatalog(db);
-  tokens = await testTokens();
-  const config = loadConfig(CatalogConfig, { SERVICE_NAME: 'catalog', PORT: '0', IDENTITY_URL: 'http://127.0.0.1:9' });
-  ({ app } = await createService({ ...catalogService, accessTokens: () => tokens.verifier }, config, { db, logger: false }));
+  harness = await serviceHarness(catalogService, { label: 'catalog' });
+  ({ app, db: database, tokens } = harness);
+  await seedDemoCatalog(database);
   adminToken = await tokens.issue({ roles: ['customer', 'admin'] });
   customerToken = await tokens.issue({ roles: ['customer'] });
 });

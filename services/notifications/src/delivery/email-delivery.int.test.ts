@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { createService, loadConfig, type Database, type MessageHandler, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
-import { messageName, type Envelope, type MessageName } from '@bazaar/contracts/messages';
-import { freshDatabase } from '@bazaar/runtime/testing/databases';
+import type { Database, ServiceApp, ServiceContext } from '@bazaar/chassis';
+import type { Envelope } from '@bazaar/contracts/messages';
 import { eventually } from '@bazaar/runtime/testing/eventually';
-import { testTokens, type TestTokens } from '@bazaar/runtime/testing/tokens';
+import type { TestTokens } from '@bazaar/runtime/testing/tokens';
+import { handle as handleMessage, serviceHarness, type ServiceHarness } from '@bazaar/runtime/testing/service-harness';
 import { notificationsService } from '../app.ts';
-import { NotificationsConfig } from '../config.ts';
 import { NotificationRepository } from '../persistence/notification-repository.ts';
 import { orderConfirmed, userRegistered } from '../testing/events.ts';
 import { TestMailServer } from '../testing/mail-server.ts';
@@ -20,43 +19,30 @@ let app: ServiceApp;
 let context: ServiceContext;
 let db: Database;
 let tokens: TestTokens;
-let handlers: MessageHandlers;
 const mailServer = new TestMailServer();
 
+let harness: ServiceHarness;
 let cleanup = async () => {};
 after(() => cleanup());
 
 before(async () => {
-  const service = await freshDatabase('notifications_email', notificationsService.migrations);
-  db = service.db;
   await mailServer.start();
-  cleanup = async () => {
-    await app?.close(); // stops the email sender (onStop)
-    await mailServer.stop();
-    await service.drop();
-  };
-  tokens = await testTokens();
-  const config = loadConfig(NotificationsConfig, {
-    SERVICE_NAME: 'notifications',
-    PORT: '0',
-    IDENTITY_URL: 'http://127.0.0.1:9',
-    SMTP_URL: mailServer.url,
-    EMAIL_POLL_MS: '50',
-    EMAIL_BACKOFF_BASE_MS: '100',
-    EMAIL_MAX_ATTEMPTS: String(MAX_ATTEMPTS),
-  });
+  cleanup = () => mailServer.stop();
   // No broker: the test hands messages to the handlers itself. onStart starts the email sender, as runService does.
-  const built = await createService({ ...notificationsService, accessTokens: () => tokens.verifier }, config, { db, logger: false });
-  ({ app, context } = built);
-  await notificationsService.onStart!(built.context);
-  handlers = notificationsService.messageHandlers!(built.context);
+  harness = await serviceHarness(notificationsService, {
+    label: 'notifications_email',
+    env: { SMTP_URL: mailServer.url, EMAIL_POLL_MS: '50', EMAIL_BACKOFF_BASE_MS: '100', EMAIL_MAX_ATTEMPTS: String(MAX_ATTEMPTS) },
+    onStart: true,
+  });
+  cleanup = async () => {
+    await harness.close(); // stops the email sender (onStop)
+    await mailServer.stop();
+  };
+  ({ app, context, db, tokens } = harness);
 });
 
 /** Runs the envelope's handler as the consumer does: in one transaction. */
-function handle(envelope: Envelope): Promise<void> {
-  const handler = handlers[messageName(envelope) as MessageName] as MessageHandler<MessageName>;
-  return db.transaction((tx) => handler(envelope.data as never, { tx, envelope, outbox: context.outbox, log: context.log, attempt: 1 }));
-}
+const handle = (envelope: Envelope): Promise<void> => handleMessage(harness, envelope);
 
 async function registeredCustomer(name: string, localPart?: string) {
   const userId = randomUUID();
