@@ -1,8 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import type { EmbeddedBroker} from '@bazaar/chassis';
-import { type Database, type MessageHandlers, type ServiceApp, type ServiceContext } from '@bazaar/chassis';
+import type { Database, EmbeddedBroker, MessageHandlers, ServiceApp, ServiceContext } from '@bazaar/chassis';
 import type { Envelope } from '@bazaar/contracts/messages';
 import { messageFlows } from '@bazaar/topology';
 import { eventually } from '@bazaar/runtime/testing/eventually';
