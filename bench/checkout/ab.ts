@@ -22,7 +22,8 @@ import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import { closedLoop, summarize } from './load.ts';
 import { closeClients, openShop, sagaCheckout } from './saga.ts';
-import type { Line } from './monolith.ts';
+import { basket } from './monolith.ts';
+import { machineTicks } from './accounting.ts';
 
 const { values: flags } = parseArgs({ options: { base: { type: 'string' } }, strict: true });
 if (!flags.base) throw new Error('usage: npm run bench:checkout:ab -- --base <git ref>');
@@ -40,13 +41,6 @@ interface Reading {
   p95: number;
   contextSwitches: number;
   busyCpuMs: number;
-}
-
-/** Context switches and busy/total CPU ticks of the whole machine. */
-function machine(): { ctxt: number; busy: number } {
-  const stat = readFileSync('/proc/stat', 'utf8');
-  const cpu = stat.split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  return { ctxt: Number(/^ctxt (\d+)$/m.exec(stat)![1]), busy: cpu.reduce((a, b) => a + b, 0) - cpu[3]! - cpu[4]! };
 }
 
 /** A worktree of `ref` that runs on this tree's installed packages, with its own workspaces linked. */
@@ -72,22 +66,13 @@ async function measure(root: string): Promise<Reading[]> {
   const system = await startSystem(state, await freePort());
   try {
     const shop = await openShop(system.gateway, adminLogin(system), { customers: 16, productCount: 10, stock: 100_000_000 });
-    const basket = (): Line[] => {
-      const a = Math.floor(Math.random() * shop.products.length);
-      let b = Math.floor(Math.random() * (shop.products.length - 1));
-      if (b >= a) b += 1;
-      return [
-        { productId: shop.products[a]!, quantity: 1 },
-        { productId: shop.products[b]!, quantity: 1 },
-      ];
-    };
-    const checkout = sagaCheckout(shop, basket, 'sse');
+    const checkout = sagaCheckout(shop, basket(shop.products), 'sse');
     await closedLoop(checkout, { concurrency: 8, seconds: 6, warmUpSeconds: 0, timeoutMs: 30_000 });
     const readings: Reading[] = [];
     for (const clients of concurrencies) {
-      const before = machine();
+      const before = machineTicks();
       const phase = await closedLoop(checkout, { concurrency: clients, seconds, warmUpSeconds, timeoutMs: 30_000 });
-      const after = machine();
+      const after = machineTicks();
       const summary = summarize(phase);
       // Counters cover the whole loop, warm-up included: divide by every checkout confirmed in it.
       const confirmed = phase.attempts.filter((a) => a.outcome === 'confirmed').length;
@@ -96,8 +81,8 @@ async function measure(root: string): Promise<Reading[]> {
         perSecond: summary.confirmedPerSecond,
         p50: summary.p50,
         p95: summary.p95,
-        contextSwitches: (after.ctxt - before.ctxt) / confirmed,
-        busyCpuMs: ((after.busy - before.busy) * 10) / confirmed,
+        contextSwitches: (after.contextSwitches - before.contextSwitches) / confirmed,
+        busyCpuMs: ((after.total - after.idle - (before.total - before.idle)) * 10) / confirmed,
       });
     }
     return readings;

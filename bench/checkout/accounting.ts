@@ -34,10 +34,11 @@ export function postmasterPid(dataDir: string): number {
   return Number(readFileSync(`${dataDir}/postmaster.pid`, 'utf8').split('\n')[0]);
 }
 
-/** The machine's CPU time split, from /proc/stat (for the idle and stolen shares over a run). */
-export function machineTicks(): { total: number; idle: number; steal: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  return { total: fields.reduce((a, b) => a + b, 0), idle: fields[3]! + fields[4]!, steal: fields[7]! };
+/** The machine's CPU time split and its context switches so far, from /proc/stat (for the idle and stolen shares over a run). */
+export function machineTicks(): { total: number; idle: number; steal: number; contextSwitches: number } {
+  const stat = readFileSync('/proc/stat', 'utf8');
+  const fields = stat.split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
+  return { total: fields.reduce((a, b) => a + b, 0), idle: fields[3]! + fields[4]!, steal: fields[7]!, contextSwitches: Number(/^ctxt (\d+)$/m.exec(stat)![1]) };
 }
 
 /**

@@ -50,6 +50,19 @@ export interface Line {
   quantity: number;
 }
 
+/** Two distinct products, one unit each: the same basket shape for every variant. */
+export function basket(products: string[]): () => Line[] {
+  return () => {
+    const a = Math.floor(Math.random() * products.length);
+    let b = Math.floor(Math.random() * (products.length - 1));
+    if (b >= a) b++;
+    return [
+      { productId: products[a]!, quantity: 1 },
+      { productId: products[b]!, quantity: 1 },
+    ];
+  };
+}
+
 /** Thrown inside the transaction when a line's stock is short: the whole checkout rolls back. */
 class OutOfStock extends Error {}
 

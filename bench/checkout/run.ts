@@ -38,7 +38,7 @@ import { readRuntimeFile } from '@bazaar/runtime/runtime-file';
 import { startSystem, stopSystem, type RunningSystem } from '@bazaar/runtime/testing/launcher';
 import { childrenOf, commandLine, serverCounters, cpuBetween, cpuSnapshot, machineTicks, messageCounts, postmasterPid, type ProcessMap } from './accounting.ts';
 import { closedLoop, openLoop, summarize, type Attempt, type Checkout, type PhaseResult, type PhaseSummary } from './load.ts';
-import { createMonolith, monolithCheckout, monolithTotals, type Line } from './monolith.ts';
+import { basket, createMonolith, monolithCheckout, monolithTotals } from './monolith.ts';
 import { closeClients, openShop, sagaCheckout } from './saga.ts';
 import { sagaBreakdown } from './timeline.ts';
 
@@ -72,19 +72,6 @@ const STOCK = 100_000_000;
 const DRAIN_LIMIT_MS = 600_000;
 
 const log = (message: string) => process.stderr.write(`bench: ${new Date().toISOString().slice(11, 19)} ${message}\n`);
-
-/** Two distinct products, one unit each: the same basket shape for both variants. */
-function basket(products: string[]): () => Line[] {
-  return () => {
-    const a = Math.floor(Math.random() * products.length);
-    let b = Math.floor(Math.random() * (products.length - 1));
-    if (b >= a) b++;
-    return [
-      { productId: products[a]!, quantity: 1 },
-      { productId: products[b]!, quantity: 1 },
-    ];
-  };
-}
 
 // ---------- one variant under the whole load ----------
 
