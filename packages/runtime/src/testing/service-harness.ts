@@ -7,10 +7,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { EmbeddedBroker, createService, loadConfig, type BaseConfig, type Broker, type Database, type MessageContext, type MessageFlows, type MessageHandlers, type Role, type ServiceApp, type ServiceContext, type ServiceModule, type Static, type TObject } from '@bazaar/chassis';
+import { messageName, type Envelope } from '@bazaar/contracts/messages';
 import { freshDatabase } from './databases.ts';
 import { testTokens, type TestTokens } from './tokens.ts';
-
-type Envelope = MessageContext['envelope'];
 
 export interface ServiceHarness {
   app: ServiceApp;
@@ -102,7 +101,7 @@ export async function newCustomer(harness: ServiceHarness, roles: Role[] = ['cus
 
 /** Runs the handler of `envelope` as the consumer does: in one transaction (here without the inbox). */
 export function handle(harness: ServiceHarness, envelope: Envelope, attempt = 1): Promise<void> {
-  const name = `${envelope.type}.v${envelope.version}` as keyof MessageHandlers;
+  const name = messageName(envelope) as keyof MessageHandlers;
   const handler = harness.handlers[name] as ((data: unknown, context: MessageContext) => Promise<void>) | undefined;
   if (!handler) throw new Error(`${harness.context.config.SERVICE_NAME} has no handler of ${name}`);
   return harness.db.transaction((tx) => handler(envelope.data, { tx, envelope, outbox: harness.context.outbox, log: harness.context.log, attempt }));
