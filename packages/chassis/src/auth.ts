@@ -141,14 +141,31 @@ export function installAuthentication(app: FastifyInstance, verify: VerifyAccess
     return request.principal;
   };
 
-  app.decorate('authenticate', async (request: FastifyRequest) => {
+  // The pre-handlers that need a token, and the one that takes it when sent: a route that
+  // uses one is documented as such in the OpenAPI document, without saying it again.
+  const needToken = new WeakSet<object>();
+  const authenticateHandler = async (request: FastifyRequest) => {
     await authenticate(request);
-  });
-  app.decorate('identify', async (request: FastifyRequest) => {
+  };
+  needToken.add(authenticateHandler);
+  const identifyHandler = async (request: FastifyRequest) => {
     if (request.headers.authorization !== undefined) await authenticate(request);
+  };
+  app.decorate('authenticate', authenticateHandler);
+  app.decorate('identify', identifyHandler);
+  app.decorate('requireRole', (role: Role) => {
+    const handler = async (request: FastifyRequest) => {
+      const principal = await authenticate(request);
+      if (!principal.roles.includes(role)) throw new AppError('FORBIDDEN', `This route is for the ${role} role`);
+    };
+    needToken.add(handler);
+    return handler;
   });
-  app.decorate('requireRole', (role: Role) => async (request: FastifyRequest) => {
-    const principal = await authenticate(request);
-    if (!principal.roles.includes(role)) throw new AppError('FORBIDDEN', `This route is for the ${role} role`);
+
+  app.addHook('onRoute', (route) => {
+    const handlers = [route.onRequest, route.preValidation, route.preHandler].flat().filter((handler) => handler !== undefined);
+    const bearer: Record<string, string[]> = { bearer: [] };
+    const security = handlers.some((handler) => needToken.has(handler)) ? [bearer] : handlers.includes(identifyHandler) ? [{}, bearer] : undefined;
+    if (security && !route.schema?.security) route.schema = { ...route.schema, security };
   });
 }

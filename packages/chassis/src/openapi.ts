@@ -20,6 +20,7 @@ export async function installOpenApi(app: FastifyInstance, options: OpenApiOptio
         securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
       },
     },
+    transformObject: (document) => withDefaultsOptional('openapiObject' in document ? document.openapiObject : document.swaggerObject),
   });
   const transform = options.transformSpecification;
   await app.register(swaggerUi, {
@@ -27,4 +28,25 @@ export async function installOpenApi(app: FastifyInstance, options: OpenApiOptio
     uiConfig: { deepLinking: true },
     ...(transform ? { transformSpecification: (document: Readonly<Record<string, unknown>>) => transform(document), transformSpecificationClone: false } : {}),
   });
+}
+
+interface OpenApiDocument {
+  paths?: Record<string, Record<string, { parameters?: Array<{ in: string; required?: boolean; schema?: { default?: unknown } }> }>>;
+}
+
+/**
+ * A query or header parameter with a default is one the client may leave out. A route
+ * schema states it as a required property (so that the validator fills it in and the
+ * handler's type has no `undefined`), which the generated document would otherwise repeat
+ * as `required: true`.
+ */
+export function withDefaultsOptional<D extends object>(document: D): D {
+  for (const item of Object.values((document as OpenApiDocument).paths ?? {})) {
+    for (const operation of Object.values(item)) {
+      for (const parameter of operation.parameters ?? []) {
+        if (parameter.in !== 'path' && parameter.schema?.default !== undefined) parameter.required = false;
+      }
+    }
+  }
+  return document;
 }

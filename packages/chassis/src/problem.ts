@@ -1,3 +1,5 @@
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import { errorCatalogue, problemType, type ErrorCode, type Problem } from '@bazaar/contracts';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 
@@ -49,6 +51,7 @@ const fastifyCodes: Partial<Record<string, ErrorCode>> = {
   FST_ERR_CTP_EMPTY_JSON_BODY: 'MALFORMED_BODY',
   FST_ERR_CTP_INVALID_JSON_BODY: 'MALFORMED_BODY',
   FST_ERR_BAD_URL: 'VALIDATION_FAILED',
+  FST_ERR_MAX_PARAM_LENGTH: 'URI_TOO_LONG',
   FST_ERR_ASYNC_CONSTRAINT: 'VALIDATION_FAILED',
   FST_ERR_NOT_FOUND: 'ROUTE_NOT_FOUND',
   FST_ERR_INVALID_URL: 'VALIDATION_FAILED',
@@ -101,6 +104,38 @@ export function installProblemHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) =>
     sendProblem(reply, 'ROUTE_NOT_FOUND', { detail: `${request.method} ${request.url.split('?')[0]} is not a route of this API` }),
   );
+}
+
+/**
+ * Fastify's `frameworkErrors`: what its router refuses before any route or hook runs (a
+ * path that is not valid percent-encoding, a path parameter longer than the router's
+ * limit) would otherwise answer Fastify's own JSON, echoing the whole path. Here it
+ * answers problem+json without echoing the path.
+ */
+export function answerFrameworkError(error: FastifyError, request: FastifyRequest, reply: FastifyReply): FastifyReply {
+  const code = toProblemCode(error);
+  // No hook runs for these answers, the one that echoes the correlation id included.
+  reply.header('x-request-id', request.id);
+  reply.log.info({ code, reason: error.code }, 'request rejected by the router');
+  const detail = code === 'URI_TOO_LONG' ? 'A segment of the path is longer than this API allows' : 'The path is not a valid URL (bad percent-encoding)';
+  return sendProblem(reply, code, { detail, instance: undefined });
+}
+
+/**
+ * Fastify's `clientErrorHandler`: what Node's HTTP parser refuses before there is a request
+ * (headers too large, a request line that is not HTTP, a request that took too long to
+ * arrive). The answer is problem+json like every other, and the connection is closed, as
+ * Node and Fastify do by default.
+ */
+export function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const code: ErrorCode = error.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 'REQUEST_TIMEOUT' : error.code === 'HPE_HEADER_OVERFLOW' ? 'HEADERS_TOO_LARGE' : 'MALFORMED_REQUEST';
+  const body = JSON.stringify(problem(code));
+  const status = errorCatalogue[code].status;
+  if (socket.writable) {
+    socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: ${PROBLEM_CONTENT_TYPE}\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  }
+  socket.destroy(error);
 }
 
 /** `make()`'s error without a stack trace: for refusals and deadlines that are answers, not bugs, where capturing (or, later, formatting) a stack costs more than the rest of the answer and would only show a timer or the policy code. */

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { Client } from 'undici';
 import type { InjectOptions } from 'fastify';
@@ -32,6 +33,10 @@ const module: ServiceModule<typeof Config> = {
       return { done: true };
     });
     app.get('/api/probe/admin', { preHandler: app.requireRole('admin') }, async () => ({ ok: true }));
+    app.get('/api/probe/mine', { preHandler: [app.authenticate] }, async () => ({ ok: true }));
+    app.get('/api/probe/maybe-mine', { preHandler: app.identify }, async () => ({ ok: true }));
+    app.post('/api/probe/notes', { schema: { body: Type.Object({ text: Type.String(), tags: Type.Array(Type.String()) }, { additionalProperties: false }) } }, async (req) => req.body);
+    app.get('/api/probe/items/:id', { schema: { params: Type.Object({ id: Type.String({ maxLength: 300 }) }) } }, async (req) => ({ id: req.params.id }));
   },
 };
 
@@ -79,6 +84,10 @@ describe('the chassis around a service', () => {
       [{ url: '/api/probe/conflict' }, 409, 'SKU_TAKEN'],
       [{ url: '/api/probe/boom' }, 500, 'INTERNAL_ERROR'],
       [{ url: '/api/probe/admin' }, 401, 'UNAUTHENTICATED'],
+      // Refused by Fastify's router before any route or hook runs (its own JSON before).
+      [{ url: '/api/probe/items/%zz' }, 400, 'VALIDATION_FAILED'],
+      [{ url: '/api/probe/items/%E0%A4%A' }, 400, 'VALIDATION_FAILED'],
+      [{ url: `/api/probe/items/${'a'.repeat(257)}` }, 414, 'URI_TOO_LONG'],
     ];
     for (const [options, status, code] of cases) {
       const res = await app.inject(options);
@@ -89,6 +98,58 @@ describe('the chassis around a service', () => {
       assert.equal(body.status, status);
       assert.match(body.type, /^urn:bazaar:problem:/);
       assert.doesNotMatch(res.body, /secret internal detail|at .*\.ts:\d+/, 'no internals leak');
+      assert.ok(res.headers['x-request-id'], `${code}: a correlation id`);
+      assert.ok(res.body.length < 1_000, `${code}: the path is not echoed back whole`);
+    }
+    assert.deepEqual((await app.inject({ url: `/api/probe/items/${'a'.repeat(256)}` })).json(), { id: 'a'.repeat(256) }, 'the longest segment allowed');
+  });
+
+  it('refuses the NUL character, which PostgreSQL cannot store, in every part of a request, naming where', async () => {
+    const cases: Array<[InjectOptions, string]> = [
+      [{ url: '/api/probe/items/a%00b' }, 'params/id'],
+      [{ url: '/api/probe/search?page=1&q=%00' }, 'querystring/q'],
+      [{ method: 'POST', url: '/api/probe/notes', payload: { text: 'fine', tags: ['ok', 'bad\u0000'] } }, 'body/tags/1'],
+    ];
+    for (const [options, path] of cases) {
+      const res = await app.inject(options);
+      assert.equal(res.statusCode, 400, `${path}: ${res.body}`);
+      assert.equal(res.json().code, 'VALIDATION_FAILED');
+      assert.deepEqual(res.json().errors, [{ path, message: 'must not contain the NUL character' }]);
+    }
+    assert.deepEqual((await app.inject({ method: 'POST', url: '/api/probe/notes', payload: { text: 'tab\tand \u0001 pass', tags: [] } })).json(), { text: 'tab\tand \u0001 pass', tags: [] });
+  });
+
+  it('refuses a number in a query that coerces to Infinity, which the validator alone lets through', async () => {
+    for (const page of ['1e309', '-1e309', 'Infinity']) {
+      const res = await app.inject({ url: `/api/probe/search?page=${page}` });
+      assert.equal(res.statusCode, 400, `${page}: ${res.body}`);
+      assert.deepEqual(res.json().errors, [{ path: 'querystring/page', message: 'must be a finite number' }]);
+    }
+    assert.deepEqual((await app.inject({ url: '/api/probe/search?page=1e2' })).json(), { page: 100 });
+  });
+
+  it('answers what Node refuses before there is a request as problem+json, and closes the connection', async () => {
+    const base = new URL(await app.listen({ port: 0, host: '127.0.0.1' }));
+    const raw = (request: string) =>
+      new Promise<string>((resolve, reject) => {
+        const socket = connect(Number(base.port), base.hostname, () => socket.end(request));
+        let text = '';
+        socket.on('data', (chunk) => (text += chunk.toString()));
+        socket.on('close', () => resolve(text));
+        socket.on('error', reject);
+      });
+    const cases: Array<[string, string, number, string]> = [
+      ['headers over 16 KiB', `GET /healthz HTTP/1.1\r\nhost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, 431, 'HEADERS_TOO_LARGE'],
+      ['a request line that is not HTTP', 'GARBAGE\r\n\r\n', 400, 'MALFORMED_REQUEST'],
+      ['a broken chunked body', 'POST /api/probe/items HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n', 400, 'MALFORMED_REQUEST'],
+    ];
+    for (const [label, request, status, code] of cases) {
+      const answer = await raw(request);
+      const [head, body] = answer.split('\r\n\r\n');
+      assert.match(head!, new RegExp(`^HTTP/1.1 ${status} `), `${label}: ${answer.slice(0, 200)}`);
+      assert.match(head!, /content-type: application\/problem\+json/i, label);
+      assert.match(head!, /connection: close/i, label);
+      assert.equal(JSON.parse(body!).code, code, label);
     }
   });
 
@@ -106,6 +167,15 @@ describe('the chassis around a service', () => {
     assert.match(metrics.body, /process_cpu_seconds_total/);
     const docs = (await app.inject({ url: '/docs/json' })).json();
     assert.ok(docs.paths['/api/probe/items'].post);
+    // The document says which routes take a token, from the pre-handlers they use.
+    assert.deepEqual(docs.paths['/api/probe/admin'].get.security, [{ bearer: [] }]);
+    assert.deepEqual(docs.paths['/api/probe/mine'].get.security, [{ bearer: [] }]);
+    assert.deepEqual(docs.paths['/api/probe/maybe-mine'].get.security, [{}, { bearer: [] }]);
+    assert.equal(docs.paths['/api/probe/items'].post.security, undefined);
+    // A query parameter with a default is one a client may leave out.
+    const page = docs.paths['/api/probe/search'].get.parameters.find((parameter: { name: string }) => parameter.name === 'page');
+    assert.equal(page.required, false);
+    assert.equal(page.schema.default, 1);
   });
 
   it('is ready while its database answers', async () => {

@@ -14,7 +14,8 @@ import { installHealth, type Health } from './health.ts';
 import { loggerOptions } from './logging.ts';
 import { createMetrics, installRequestMetrics } from './metrics.ts';
 import { installOpenApi } from './openapi.ts';
-import { AppError, installProblemHandlers, sendProblem } from './problem.ts';
+import { finiteNumbersOnly, installNulRefusal } from './request-input.ts';
+import { answerClientError, answerFrameworkError, AppError, installProblemHandlers, sendProblem } from './problem.ts';
 import { acceptableRequestId } from './request-context.ts';
 import { startTelemetry, withServerSpan } from './telemetry.ts';
 import { messageFlows, topology, type ServiceName } from '@bazaar/topology';
@@ -144,7 +145,8 @@ function buildValidator(externalSchemas: unknown, options: unknown) {
   const base = options as Record<string, unknown> | undefined;
   const coercing = AjvCompiler()(externalSchemas as never, { ...base, customOptions: { ...ajvOptions, coerceTypes: 'array' } } as never);
   const exact = AjvCompiler()(externalSchemas as never, { ...base, customOptions: { ...ajvOptions, coerceTypes: false } } as never);
-  return (route: { httpPart?: string }) => (route.httpPart === 'body' ? exact : coercing)(route as never);
+  // A coerced number must still be finite: Ajv lets `?page=1e309` through as Infinity (see request-input.ts).
+  return (route: { httpPart?: string }) => (route.httpPart === 'body' ? exact(route as never) : finiteNumbersOnly(coercing(route as never)));
 }
 
 /** `TRUST_PROXY`: empty → trust no proxy; `true` → any; otherwise a list of addresses/CIDRs (e.g. `loopback`). */
@@ -189,6 +191,8 @@ export async function createService<S extends TObject>(
     // While closing, the chassis answers 503 itself, as problem+json (see below).
     return503OnClosing: false,
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    frameworkErrors: answerFrameworkError,
+    clientErrorHandler: answerClientError,
     schemaController: { compilersFactory: { buildValidator: buildValidator as never } },
   }).withTypeProvider<TypeBoxTypeProvider>() as unknown as ServiceApp;
 
@@ -223,6 +227,7 @@ export async function createService<S extends TObject>(
   };
 
   installProblemHandlers(app);
+  installNulRefusal(app);
   // JSON is the only body format of the API: anything else answers 415.
   app.removeContentTypeParser('text/plain');
   installRequestIdAndClosing(app, config.SERVICE_NAME);

@@ -118,7 +118,6 @@ export async function catalogRoutes(app: ServiceApp, { db, outbox }: ServiceCont
       schema: {
         tags: ['categories', 'admin'],
         summary: 'Create a category (admin)',
-        security: [{ bearer: [] }],
         body: Type.Object({ slug: CategorySlug, name: Type.String({ minLength: 1, maxLength: 100 }) }, { additionalProperties: false }),
         response: { 201: Type.Object({ slug: Type.String(), name: Type.String(), productCount: Type.Integer() }), ...problems },
       },
@@ -136,7 +135,6 @@ export async function catalogRoutes(app: ServiceApp, { db, outbox }: ServiceCont
       schema: {
         tags: ['products', 'admin'],
         summary: 'Create a product (admin)',
-        security: [{ bearer: [] }],
         body: Type.Object(
           {
             sku: Sku,
@@ -174,7 +172,6 @@ export async function catalogRoutes(app: ServiceApp, { db, outbox }: ServiceCont
       schema: {
         tags: ['products', 'admin'],
         summary: 'Change a product; `active: false` deactivates it (admin). Send If-Match to update only the version you saw.',
-        security: [{ bearer: [] }],
         params: ProductId,
         body: Type.Object(
           {
@@ -210,7 +207,6 @@ export async function catalogRoutes(app: ServiceApp, { db, outbox }: ServiceCont
       schema: {
         tags: ['stock', 'admin'],
         summary: 'Add (positive delta) or remove (negative delta) on-hand stock (admin). Never below zero or below reserved.',
-        security: [{ bearer: [] }],
         params: ProductId,
         body: Type.Object(
           {

@@ -76,7 +76,6 @@ export function installDeadLetterRoutes(app: ServiceApp, options: DeadLetterRout
   const targets = deadLetterTargets(options.upstreams);
   const admin = app.requireRole('admin');
   const tags = ['dead-letter queue'];
-  const security = [{ bearer: [] }];
 
   const targetFor = (service: string): Target => {
     const target = targets.get(service as ServiceName);
@@ -94,7 +93,6 @@ export function installDeadLetterRoutes(app: ServiceApp, options: DeadLetterRout
       preHandler: admin,
       schema: {
         tags,
-        security,
         summary: 'Dead letters of every consuming service (or one), oldest first',
         description: 'A service that cannot be reached is reported as `unavailable` in `services`; the answer holds what the others sent.',
         querystring: Type.Object({
@@ -135,7 +133,6 @@ export function installDeadLetterRoutes(app: ServiceApp, options: DeadLetterRout
       preHandler: admin,
       schema: {
         tags,
-        security,
         summary: 'Replay every dead letter of every consuming service (or one, or of one message name)',
         description: 'Each service replays its own queue, oldest first. A service that cannot be reached is reported as `unavailable` in `services`.',
         // Fastify validates a missing body as null: allowing null is what makes the body optional.
@@ -170,7 +167,6 @@ export function installDeadLetterRoutes(app: ServiceApp, options: DeadLetterRout
       preHandler: admin,
       schema: {
         tags,
-        security,
         summary: 'One dead letter of a service, with its message',
         params: ItemParams,
         response: { 200: Type.Intersect([DeadLetterSummary, Type.Object({ message: Type.Unknown({ description: 'The message as received' }) })]) },
@@ -188,7 +184,6 @@ export function installDeadLetterRoutes(app: ServiceApp, options: DeadLetterRout
       preHandler: admin,
       schema: {
         tags,
-        security,
         summary: "Run a dead letter through its service's handler again",
         description: 'Answers 422 `DEAD_LETTER_REPLAY_FAILED` when the handler fails again; the letter then stays in the queue.',
         params: ItemParams,
@@ -205,7 +200,7 @@ export function installDeadLetterRoutes(app: ServiceApp, options: DeadLetterRout
     `${DLQ_BASE}/:service/:id`,
     {
       preHandler: admin,
-      schema: { tags, security, summary: 'Discard a dead letter of a service for good', params: ItemParams, response: { 204: Type.Null({ description: 'Discarded' }) } },
+      schema: { tags, summary: 'Discard a dead letter of a service for good', params: ItemParams, response: { 204: Type.Null({ description: 'Discarded' }) } },
     },
     async (request, reply) => {
       const target = targetFor(request.params.service);

@@ -30,7 +30,6 @@ export function installRegistryRoutes(app: ServiceApp, options: RegistryRoutesOp
       preHandler: app.requireRole('admin'),
       schema: {
         tags: ['registry'],
-        security: [{ bearer: [] }],
         summary: 'Every service instance with its health, and the gateway breaker and balancer state',
         querystring: Type.Object({ probe: Type.Boolean({ default: true, description: 'Probe each instance /readyz now (1 s each, in parallel)' }) }),
       },

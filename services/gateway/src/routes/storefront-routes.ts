@@ -51,7 +51,6 @@ export function installStorefrontRoutes(app: ServiceApp, options: StorefrontOpti
       schema: {
         tags: ['storefront'],
         summary: 'The storefront home in one call: categories, featured products and (signed in) recent orders; partial when a service is down',
-        security: [{}, { bearer: [] }],
         response: {
           200: Type.Object({
             categories: Type.Union([Type.Array(Type.Unknown()), Type.Null()]),

@@ -19,7 +19,6 @@ export function accountRoutes(app: ServiceApp, { db }: IdentityDeps): void {
       schema: {
         tags: ['account'],
         summary: 'The signed-in user with their addresses',
-        security: [{ bearer: [] }],
         response: { 200: MeView, 401: Problem },
       },
     },
@@ -39,7 +38,6 @@ export function accountRoutes(app: ServiceApp, { db }: IdentityDeps): void {
       schema: {
         tags: ['account'],
         summary: `Add an address (at most ${MAX_ADDRESSES_PER_USER} per account)`,
-        security: [{ bearer: [] }],
         body: AddressBody,
         response: { 201: AddressView, 400: Problem, 401: Problem, 409: Problem, 415: Problem },
       },
@@ -62,7 +60,6 @@ export function accountRoutes(app: ServiceApp, { db }: IdentityDeps): void {
       schema: {
         tags: ['account'],
         summary: 'Delete one of your addresses',
-        security: [{ bearer: [] }],
         params: AddressId,
         response: { 204: Type.Null({ description: 'Deleted' }), 400: Problem, 401: Problem, 404: Problem },
       },

@@ -28,7 +28,6 @@ export function keyRoutes(app: ServiceApp, { keys }: IdentityDeps): void {
         tags: ['keys', 'admin'],
         summary: 'Start signing with a new key (admin)',
         description: 'The previous key stays in the JWKS until the tokens it signed have expired.',
-        security: [{ bearer: [] }],
         response: { 201: RotatedKey, 401: Problem, 403: Problem },
       },
     },

@@ -23,7 +23,6 @@ export async function notificationRoutes(app: ServiceApp, { db }: ServiceContext
       schema: {
         tags: ['notifications'],
         summary: "The caller's notifications, newest first",
-        security: [{ bearer: [] }],
         querystring: Type.Object(
           {
             unread: Type.Optional(Type.Boolean({ description: 'true: only the notifications not yet marked read' })),
@@ -53,7 +52,6 @@ export async function notificationRoutes(app: ServiceApp, { db }: ServiceContext
       schema: {
         tags: ['notifications'],
         summary: 'Mark one of your notifications read (marking it again keeps the first time)',
-        security: [{ bearer: [] }],
         params: NotificationId,
         response: { 200: NotificationView, 400: Problem, 401: Problem, 404: Problem },
       },
