@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { closedLoop, summarize } from './load.ts';
 import { closeClients, openShop, sagaCheckout } from './saga.ts';
 import { basket } from './monolith.ts';
-import { machineTicks } from './accounting.ts';
+import { machineTicks } from '../proc.ts';
 
 const { values: flags } = parseArgs({ options: { base: { type: 'string' } }, strict: true });
 if (!flags.base) throw new Error('usage: npm run bench:checkout:ab -- --base <git ref>');

@@ -25,7 +25,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -51,6 +50,7 @@ import {
   type Settled,
   type ToConsumer,
 } from './shared.ts';
+import { childrenOf, machineTicks, postmasterPid as postmasterPidOf, ticks } from '../proc.ts';
 
 const rounds = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const seconds = Number(process.env['BENCH_SECONDS'] ?? 10);
@@ -76,20 +76,6 @@ const suffix = randomUUID().slice(0, 8);
 
 // ---------- CPU accounting (/proc, clock ticks of 10 ms) ----------
 
-function ticks(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return Number(fields[11]) + Number(fields[12]);
-  } catch {
-    return 0;
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  const out = spawnSync('pgrep', ['-P', String(pid)]).stdout.toString().trim();
-  return out ? out.split('\n').map(Number) : [];
-}
 
 interface CpuProbe {
   /**
@@ -126,11 +112,6 @@ function cpuProbe(): CpuProbe {
 
 type Cpu = ReturnType<CpuProbe['stop']>;
 
-/** Machine-wide CPU ticks from /proc/stat: all, idle (+ iowait), and stolen by the hypervisor. */
-function machineTicks(): { total: number; idle: number; steal: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  return { total: fields.reduce((a, b) => a + b, 0), idle: fields[3]! + fields[4]!, steal: fields[7]! };
-}
 const perMessage = (cpu: Cpu, count: number): Cpu => ({ ...cpu, node: (cpu.node * 1000) / count, postgres: (cpu.postgres * 1000) / count, nats: (cpu.nats * 1000) / count });
 
 // ---------- databases ----------
@@ -668,7 +649,7 @@ async function main(): Promise<void> {
   try {
     log('starting embedded PostgreSQL');
     postgres = await startEmbeddedPostgres({ stateDir: join(work, 'state'), preferredPort: 0 });
-    postmasterPid = Number(readFileSync(join(postgres.dataDir, 'postmaster.pid'), 'utf8').split('\n')[0]);
+    postmasterPid = postmasterPidOf(postgres.dataDir);
     natsPid = Number(spawnSync('pgrep', ['-x', 'nats-server']).stdout.toString().trim().split('\n')[0] ?? 0);
     admin = new Database({ connectionString: postgres.adminUrl, applicationName: 'bench-admin', max: 2 });
     closers.push(() => admin!.close());

@@ -35,7 +35,6 @@
  * (overhead,failures,outage: a subset runs only those).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +45,7 @@ import { AppError, UpstreamClient, UpstreamMetrics, propagationHeaders } from '@
 import { freePort } from '@bazaar/runtime/ports';
 import { callPolicy, routedServices, serviceUrlVariable, type CallPolicy } from '@bazaar/topology';
 import { closedLoop, median, openLoop, percentile, type Call, type CostSample, type OpenLoopResult } from './load.ts';
+import { machineTicks, ticks } from '../proc.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const num = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
@@ -98,21 +98,7 @@ function stopChildren(): void {
 }
 
 /** utime + stime of a process, ms. */
-function cpuMs(pid: number): number {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return 0;
-  }
-}
-
-/** The machine's CPU time split, from /proc/stat (idle and stolen shares over the run). */
-function machineTicks(): { total: number; idle: number; steal: number } {
-  const fields = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
-  return { total: fields.reduce((a, b) => a + b, 0), idle: fields[3]! + fields[4]!, steal: fields[7]! };
-}
+const cpuMs = (pid: number): number => ticks(pid) * 10;
 
 /** Same options as the client's own pools, so the baseline differs only by the policies. */
 const poolOptions = { connections: 32, keepAliveTimeout: 30_000, headersTimeout: 0, bodyTimeout: 0 };
