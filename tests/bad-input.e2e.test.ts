@@ -3,10 +3,12 @@
  * an API fuzzer (Schemathesis, RESTler) does it: requests generated from the aggregated
  * OpenAPI document, half valid and half bent out of shape, as an admin, a customer and
  * an anonymous caller, naming now and then a product, order, payment, shipment or
- * notification that exists. Whatever comes in, the answer is never a 5xx, a hang or a
+ * notification that exists; then the same at each service directly, past the gateway,
+ * as a caller inside the cluster could. Whatever comes in, the answer is never a 5xx, a hang or a
  * stack trace; a refusal is problem+json with a stable code; a route that asks for a
  * token says so in the document; and afterwards every checkout invariant holds (the
- * garbage places and cancels real orders and moves real stock on the way).
+ * garbage now and then places a real order, which is paid or cancelled, and moves real
+ * stock on the way).
  *
  * A failure prints fast-check's seed and the shrunk request. Replay one with
  * `FUZZ_SEED=<seed>`; `FUZZ_RUNS` sets the requests per operation and caller (default 20).
@@ -20,7 +22,8 @@ import fc from 'fast-check';
 import { request } from 'undici';
 import { freePort } from '@bazaar/runtime/ports';
 import { gatewayRequest, startSystem, stopSystem, type RunningSystem } from '@bazaar/runtime/testing/launcher';
-import { cards, invariantsHold, newCustomer, newProduct, openShop, passes, placeOrder, settled } from './fixtures/checkout.ts';
+import { serviceNames } from '@bazaar/topology';
+import { cards, invariantsHold, newCustomer, newProduct, openShop, orderBody, passes, placeOrder, settled } from './fixtures/checkout.ts';
 import { operationsOf, requestFor, type Examples, type FuzzRequest, type Operation } from './fixtures/openapi-fuzz.ts';
 
 const runs = Number(process.env.FUZZ_RUNS ?? 20);
@@ -75,7 +78,11 @@ before(async () => {
     country: ['GB', 'AQ'],
     email: [customer.email],
     service: ['identity', 'catalog', 'orders', 'payments', 'shipping', 'notifications', 'gateway'],
-    'idempotency-key': ['fuzz-key-1'],
+    'idempotency-key': Array.from({ length: 100 }, (_, n) => `fuzz-key-${n}`),
+    // The parts of an order that can be placed, so that now and then one is.
+    items: [[{ productId, quantity: 1 }]],
+    shippingAddress: [orderBody([]).shippingAddress, orderBody([], { country: 'AQ' }).shippingAddress],
+    payment: [orderBody([]).payment, orderBody([], { card: cards.decline }).payment],
   };
 });
 
@@ -86,8 +93,8 @@ after(async () => {
 
 interface Answer { status: number; contentType: string; text: string }
 
-async function send(fuzz: FuzzRequest, token: string): Promise<Answer> {
-  const answer = await request(`${system.gateway}${fuzz.path}`, {
+async function send(base: string, fuzz: FuzzRequest, token: string): Promise<Answer> {
+  const answer = await request(`${base}${fuzz.path}`, {
     method: fuzz.method as 'GET',
     headers: { ...fuzz.headers, ...(token ? { authorization: `Bearer ${token}` } : {}) },
     ...(fuzz.body !== undefined ? { body: fuzz.body } : {}),
@@ -106,6 +113,36 @@ async function send(fuzz: FuzzRequest, token: string): Promise<Answer> {
   return { status: answer.statusCode, contentType, text };
 }
 
+/**
+ * Throws `runsPerOperation` generated requests at each operation of `base`, each as an
+ * admin, a customer or an anonymous caller, and checks every answer; answers the
+ * count of answers by status.
+ */
+async function garbageAt(base: string, targets: Operation[], runsPerOperation: number): Promise<Map<number, number>> {
+  const statuses = new Map<number, number>();
+  for (const operation of targets) {
+    await fc.assert(
+      fc.asyncProperty(requestFor(operation, examples), fc.constantFrom('admin', 'customer', 'anonymous' as const), async (fuzz, caller) => {
+        const answer = await send(base, fuzz, tokens[caller]);
+        statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+        const seen = `${caller}: ${fuzz.method} ${base}${fuzz.path.slice(0, 300)} → ${answer.status} ${answer.text.slice(0, 300)}`;
+        assert.ok(answer.status < 500, seen);
+        if (answer.status >= 400) {
+          assert.doesNotMatch(answer.text, /\bat \S+ \(|node_modules|\.ts:\d+/, `no stack trace: ${seen}`);
+          assert.match(answer.contentType, /^application\/problem\+json/, seen);
+          const code = (JSON.parse(answer.text) as { code?: unknown }).code;
+          assert.match(String(code), /^[A-Z][A-Z_]+$/, seen);
+          if (code === 'UNAUTHENTICATED' && caller === 'anonymous') assert.ok(operation.secured, `${operation.method} ${operation.path} asks for a token but its document does not say so`);
+        }
+      }),
+      { numRuns: runsPerOperation, seed, endOnFailure: false },
+    );
+  }
+  return statuses;
+}
+
+const histogram = (statuses: Map<number, number>): string => JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)));
+
 describe('garbage at every operation of the running system', () => {
   it('finds the operations of every service in the gateway\'s document', () => {
     const prefixes = new Set(operations.map((operation) => operation.path.split('/')[2]));
@@ -114,31 +151,24 @@ describe('garbage at every operation of the running system', () => {
   });
 
   it('answers every request without a 5xx, a hang or a stack trace, and every refusal as problem+json with a stable code', async (t) => {
-    const statuses = new Map<number, number>();
-    for (const operation of operations) {
-      await fc.assert(
-        fc.asyncProperty(requestFor(operation, examples), fc.constantFrom('admin', 'customer', 'anonymous' as const), async (fuzz, caller) => {
-          const answer = await send(fuzz, tokens[caller]);
-          statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
-          const seen = `${caller}: ${fuzz.method} ${fuzz.path.slice(0, 300)} → ${answer.status} ${answer.text.slice(0, 300)}`;
-          assert.ok(answer.status < 500, seen);
-          if (answer.status >= 400) {
-            assert.doesNotMatch(answer.text, /\bat \S+ \(|node_modules|\.ts:\d+/, `no stack trace: ${seen}`);
-            assert.match(answer.contentType, /^application\/problem\+json/, seen);
-            const code = (JSON.parse(answer.text) as { code?: unknown }).code;
-            assert.match(String(code), /^[A-Z][A-Z_]+$/, seen);
-            if (code === 'UNAUTHENTICATED' && caller === 'anonymous') assert.ok(operation.secured, `${operation.method} ${operation.path} asks for a token but its document does not say so`);
-          }
-        }),
-        { numRuns: runs * 3, seed, endOnFailure: false },
-      );
-    }
+    const statuses = await garbageAt(system.gateway, operations, runs * 3);
     // The generator reaches past the first check often enough to matter: successes and
     // refusals of several kinds, not one wall of 400s.
-    t.diagnostic(`${operations.length} operations, answers by status: ${JSON.stringify(Object.fromEntries([...statuses].sort(([a], [b]) => a - b)))}`);
+    t.diagnostic(`${operations.length} operations, answers by status: ${histogram(statuses)}`);
     const ok = [...statuses].filter(([status]) => status < 300).reduce((sum, [, count]) => sum + count, 0);
-    assert.ok(ok > operations.length, `answers by status: ${JSON.stringify(Object.fromEntries(statuses))}`);
-    for (const status of [400, 401, 403, 404]) assert.ok(statuses.has(status), `some ${status}: ${JSON.stringify(Object.fromEntries(statuses))}`);
+    assert.ok(ok > operations.length, `answers by status: ${histogram(statuses)}`);
+    for (const status of [400, 401, 403, 404]) assert.ok(statuses.has(status), `some ${status}: ${histogram(statuses)}`);
+  });
+
+  it('answers the same of each service called directly, past the gateway (as a caller inside the cluster would)', async (t) => {
+    for (const service of serviceNames.filter((name) => name !== 'gateway')) {
+      const base = system.instances[service]?.[0]?.url;
+      assert.ok(base, `${service} runs`);
+      const own = operationsOf((await gatewayRequest(base, '/docs/json')).body);
+      assert.ok(own.length > 0, `${service} documents its operations`);
+      const statuses = await garbageAt(base, own, runs);
+      t.diagnostic(`${service}: ${own.length} operations, answers by status: ${histogram(statuses)}`);
+    }
   });
 
   it('leaves every invariant of checkout holding after it all', async () => {
