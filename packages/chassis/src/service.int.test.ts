@@ -36,6 +36,7 @@ const module: ServiceModule<typeof Config> = {
     app.get('/api/probe/mine', { preHandler: [app.authenticate] }, async () => ({ ok: true }));
     app.get('/api/probe/maybe-mine', { preHandler: app.identify }, async () => ({ ok: true }));
     app.post('/api/probe/notes', { schema: { body: Type.Object({ text: Type.String(), tags: Type.Array(Type.String()) }, { additionalProperties: false }) } }, async (req) => req.body);
+    app.post('/api/probe/weighings', { schema: { body: Type.Object({ grams: Type.Number() }, { additionalProperties: false }) } }, async (req) => req.body);
     app.get('/api/probe/items/:id', { schema: { params: Type.Object({ id: Type.String({ maxLength: 300 }) }) } }, async (req) => ({ id: req.params.id }));
   },
 };
@@ -126,6 +127,16 @@ describe('the chassis around a service', () => {
       assert.deepEqual(res.json().errors, [{ path: 'querystring/page', message: 'must be a finite number' }]);
     }
     assert.deepEqual((await app.inject({ url: '/api/probe/search?page=1e2' })).json(), { page: 100 });
+  });
+
+  it('refuses a number in a JSON body beyond a double (JSON.parse reads it as Infinity): the body validator, which does not coerce, checks numbers are finite itself', async () => {
+    for (const grams of ['1e309', '-1e309']) {
+      const res = await app.inject({ method: 'POST', url: '/api/probe/weighings', headers: { 'content-type': 'application/json' }, payload: `{"grams":${grams}}` });
+      assert.equal(res.statusCode, 400, `${grams}: ${res.body}`);
+      assert.deepEqual(res.json().errors, [{ path: 'body/grams', message: 'must be number' }]);
+    }
+    const fine = await app.inject({ method: 'POST', url: '/api/probe/weighings', headers: { 'content-type': 'application/json' }, payload: '{"grams":1e308}' });
+    assert.deepEqual(fine.json(), { grams: 1e308 });
   });
 
   it('answers what Node refuses before there is a request as problem+json, and closes the connection', async () => {
