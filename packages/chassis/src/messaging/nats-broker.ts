@@ -148,12 +148,21 @@ export class NatsBroker implements Broker {
   /**
    * When the connection is back after a loss: subscriptions pull again, and
    * listeners hear of the gap (core subscriptions are restored, but what was
-   * published meanwhile is gone).
+   * published meanwhile is gone). The client reports the reconnection when it has
+   * *sent* its subscriptions again; a round trip (the server answers a PING after
+   * what came before it) makes sure they are in place before a listener hears of the
+   * gap and reads again what it missed, or an event published in between is lost.
    */
   private async watchReconnects(nc: NatsConnection): Promise<void> {
     for await (const status of nc.status()) {
       if (status.type !== 'reconnect') continue;
       for (const subscription of this.subscriptions) subscription.reconnected();
+      if (this.gapListeners.size === 0) continue;
+      try {
+        await nc.flush();
+      } catch {
+        continue; // lost again: the next reconnection reports the gap
+      }
       for (const onGap of this.gapListeners) {
         try {
           onGap();

@@ -3,12 +3,14 @@ import { createServer, connect as tcpConnect, type AddressInfo, type Server, typ
 /**
  * A TCP proxy in front of a real server (PostgreSQL, NATS, Redis) that a test can
  * freeze (connections stay open, nothing passes), cut (connections dropped, new
- * ones refused), drop the connections of (new ones accepted), and restore.
+ * ones refused), drop the connections of (new ones accepted), slow down (what clients
+ * send reaches the server later), and restore.
  */
 export class TcpProxy {
   private server: Server;
   private readonly sockets = new Set<Socket>();
   private frozen = false;
+  private delayMs = 0;
   readonly port: number;
   private readonly target: URL;
 
@@ -40,7 +42,10 @@ export class TcpProxy {
       socket.on('close', () => this.sockets.delete(socket));
     }
     client.on('data', (chunk) => {
-      if (!this.frozen) upstream.write(chunk);
+      if (this.frozen) return;
+      // Timers of one delay fire in the order they were set: the bytes stay in order.
+      if (this.delayMs > 0) setTimeout(() => upstream.write(chunk), this.delayMs);
+      else upstream.write(chunk);
     });
     upstream.on('data', (chunk) => {
       if (!this.frozen) client.write(chunk);
@@ -54,6 +59,11 @@ export class TcpProxy {
     this.frozen = true;
   }
 
+  /** What clients send reaches the server `ms` later (0: at once); answers are not delayed. */
+  delayToServer(ms: number): void {
+    this.delayMs = ms;
+  }
+
   dropConnections(): void {
     for (const socket of this.sockets) socket.destroy();
   }
@@ -65,6 +75,7 @@ export class TcpProxy {
 
   restore(): Promise<void> {
     this.frozen = false;
+    this.delayMs = 0;
     this.server = createServer((client) => this.accept(client));
     return new Promise((resolve) => this.server.listen(this.port, '127.0.0.1', resolve));
   }
