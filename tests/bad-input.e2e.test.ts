@@ -171,6 +171,23 @@ describe('garbage at every operation of the running system', () => {
     }
   });
 
+  it('answers a method a path does not have (or one HTTP barely has) with problem+json, not a 5xx', async (t) => {
+    const statuses = new Map<string, number>();
+    const byPath = new Map<string, Set<string>>();
+    for (const operation of operations) byPath.set(operation.path, (byPath.get(operation.path) ?? new Set()).add(operation.method));
+    for (const [path, has] of byPath) {
+      const concrete = path.replace(/\{(\w+)\}/g, (_, name: string) => String(examples[name]?.[0] ?? examples['id']?.[0] ?? 'x'));
+      for (const method of ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS', 'TRACE'].filter((m) => !has.has(m))) {
+        const answer = await send(system.gateway, { method, path: concrete, headers: {} }, tokens.admin);
+        const seen = `${method} ${concrete} → ${answer.status} ${answer.text.slice(0, 200)}`;
+        statuses.set(`${method} ${answer.status}`, (statuses.get(`${method} ${answer.status}`) ?? 0) + 1);
+        assert.ok(answer.status < 500, seen);
+        if (answer.status >= 400) assert.match(answer.contentType, /^application\/problem\+json/, seen);
+      }
+    }
+    t.diagnostic(`answers by method and status: ${JSON.stringify(Object.fromEntries([...statuses].sort()))}`);
+  });
+
   it('leaves every invariant of checkout holding after it all', async () => {
     await invariantsHold(stateDir);
   });

@@ -39,7 +39,9 @@ export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static
     },
     crossOriginResourcePolicy: { policy: 'same-site' },
   });
-  await app.register(cors, { origin: options.corsOrigins, credentials: true, exposedHeaders: corsExposedHeaders, maxAge: 600 });
+  // Not strict: an OPTIONS without Origin and Access-Control-Request-Method is no
+  // preflight, just OPTIONS, and gets 204 rather than the plugin's text/plain 400.
+  await app.register(cors, { origin: options.corsOrigins, credentials: true, exposedHeaders: corsExposedHeaders, maxAge: 600, strictPreflight: false });
   app.addHook('onRequest', async (request, reply) => {
     if (probes.has(request.url)) return;
     // Keyed like the data plane: by the peer address (the gateway is the edge).
