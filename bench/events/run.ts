@@ -76,7 +76,6 @@ const suffix = randomUUID().slice(0, 8);
 
 // ---------- CPU accounting (/proc, clock ticks of 10 ms) ----------
 
-
 interface CpuProbe {
   /**
    * CPU milliseconds by process since the probe started: Node (this process and the consumer
