@@ -5,7 +5,7 @@ import { pruneExpiredRefreshTokens } from './persistence/refresh-tokens.ts';
 import { SigningKeyStore } from './persistence/signing-keys.ts';
 import { identityRoutes } from './routes/identity-routes.ts';
 import { AccessTokenIssuer } from './security/access-tokens.ts';
-import { LoginThrottle } from './security/login-throttle.ts';
+import { LoginThrottle, pruneLoginAttempts } from './security/login-throttle.ts';
 import { createDummyHash } from './security/passwords.ts';
 
 /**
@@ -15,15 +15,24 @@ import { createDummyHash } from './security/passwords.ts';
  */
 const KEY_RETIREMENT_MARGIN_SECONDS = 120;
 
-/** Expired refresh tokens are deleted hourly, a day after they expired. */
+/**
+ * Hourly housekeeping: expired refresh tokens are deleted a day after they expired,
+ * login-attempt counters an hour after their window ended.
+ */
 const PRUNE_INTERVAL_MS = 3_600_000;
 const PRUNE_GRACE_SECONDS = 86_400;
 
-function pruneRefreshTokens({ db, log }: ServiceContext<IdentitySettings>): Promise<unknown> {
-  return pruneExpiredRefreshTokens(db!, PRUNE_GRACE_SECONDS).then(
-    (deleted) => deleted > 0 && log.info({ deleted }, 'expired refresh tokens pruned'),
-    (error: unknown) => log.warn({ err: error }, 'pruning expired refresh tokens failed'),
-  );
+function prune({ db, log }: ServiceContext<IdentitySettings>): Promise<unknown> {
+  return Promise.all([
+    pruneExpiredRefreshTokens(db!, PRUNE_GRACE_SECONDS).then(
+      (deleted) => deleted > 0 && log.info({ deleted }, 'expired refresh tokens pruned'),
+      (error: unknown) => log.warn({ err: error }, 'pruning expired refresh tokens failed'),
+    ),
+    pruneLoginAttempts(db!).then(
+      (deleted) => deleted > 0 && log.info({ deleted }, 'expired login-attempt counters pruned'),
+      (error: unknown) => log.warn({ err: error }, 'pruning login-attempt counters failed'),
+    ),
+  ]);
 }
 
 interface IdentityRuntime {
@@ -49,6 +58,7 @@ function runtimeOf(context: ServiceContext<IdentitySettings>): IdentityRuntime {
         accountWindowSeconds: config.LOGIN_ACCOUNT_WINDOW_SECONDS,
         ipMaxFailures: config.LOGIN_IP_MAX_FAILURES,
         ipWindowSeconds: config.LOGIN_IP_WINDOW_SECONDS,
+        database: db,
         redisUrl: config.REDIS_URL,
         keyPrefix: config.LOGIN_THROTTLE_REDIS_PREFIX,
         log: context.log,
@@ -71,7 +81,7 @@ export const identityService: ServiceModule<typeof IdentityConfig> = {
   async routes(app, context) {
     const runtime = runtimeOf(context);
     await identityRoutes(app, { db: context.db!, config: context.config, outbox: context.outbox, ...runtime, dummyHash: await createDummyHash() });
-    const pruning = setInterval(() => void pruneRefreshTokens(context), PRUNE_INTERVAL_MS).unref();
+    const pruning = setInterval(() => void prune(context), PRUNE_INTERVAL_MS).unref();
     app.addHook('onClose', async () => {
       clearInterval(pruning);
       await runtime.throttle.close();
@@ -90,6 +100,6 @@ export const identityService: ServiceModule<typeof IdentityConfig> = {
     if (admin.created) {
       log.info({ email: admin.email, passwordGenerated: admin.passwordGenerated, credentialsFile: config.BAZAAR_ADMIN_CREDENTIALS_FILE }, 'admin account created');
     }
-    await pruneRefreshTokens(context);
+    await prune(context);
   },
 };

@@ -17,9 +17,9 @@ export const IdentityConfig = extendConfig({
   /** Failed logins allowed per client IP within LOGIN_IP_WINDOW_SECONDS. */
   LOGIN_IP_MAX_FAILURES: Type.Integer({ minimum: 1, default: 20 }),
   LOGIN_IP_WINDOW_SECONDS: Type.Integer({ minimum: 1, default: 60 }),
-  /** Redis shared by every identity replica for the login limits (as the gateway's rate limits); without it each replica counts alone. */
+  /** Redis for the login limits (as the gateway's rate limits); without it the replicas share them through identity's own database. */
   REDIS_URL: Type.Optional(Type.String({ pattern: '^rediss?://' })),
-  /** Prefix of the login-limit keys in Redis: replicas of one system share it; another system on the same Redis uses its own. */
+  /** Prefix of the login-limit keys (in Redis or the database): replicas of one system share it; another system on the same Redis uses its own. */
   LOGIN_THROTTLE_REDIS_PREFIX: Type.String({ minLength: 1, default: 'bazaar:login' }),
 });
 

@@ -5,6 +5,7 @@ import { createLocalJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import { JWKS_PATH } from '@bazaar/chassis';
 import { connectSharedRedis, type SharedRedis } from '@bazaar/chassis/redis';
 import { identityService } from '../app.ts';
+import { pruneLoginAttempts } from '../security/login-throttle.ts';
 import { startIdentity, strongPassword, uniqueEmail, type IdentityUnderTest } from '../testing/harness.ts';
 
 let identity: IdentityUnderTest;
@@ -125,6 +126,55 @@ describe('POST /api/identity/login', () => {
     // A legitimate user elsewhere still gets in.
     const user = await registered('elsewhere');
     assert.equal((await login(user.email, user.password, '198.51.100.78')).statusCode, 200);
+  });
+});
+
+describe('POST /api/identity/login on two replicas without Redis (the default)', () => {
+  it('counts an account’s failures in the database both replicas share: the 6th attempt is refused whichever answers', async () => {
+    const second = await identity.replica();
+    const email = uniqueEmail('replicas');
+    const password = strongPassword();
+    assert.equal((await identity.app.inject({ method: 'POST', url: '/api/identity/register', payload: { email, password, name: 'replicas' } })).statusCode, 201);
+    const apps = [identity.app, second.app];
+    for (let i = 0; i < 5; i++) {
+      const res = await apps[i % 2]!.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: `198.51.101.${i + 10}`, payload: { email, password: 'wrong-password-guess' } });
+      assert.equal(res.statusCode, 401, `attempt ${i + 1}`);
+    }
+    for (const app of apps) {
+      const refused = await app.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: '198.51.101.99', payload: { email, password } });
+      assert.equal(refused.statusCode, 429);
+      assert.equal(refused.json().code, 'LOGIN_THROTTLED');
+    }
+  });
+
+  it('counts a client address over both replicas', async () => {
+    const second = await identity.replica();
+    const address = '198.51.101.200';
+    for (let i = 0; i < 20; i++) {
+      const res = await [identity.app, second.app][i % 2]!.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: address, payload: { email: uniqueEmail('spray'), password: 'guess-guess-guess' } });
+      assert.equal(res.statusCode, 401, `attempt ${i + 1}`);
+    }
+    const refused = await second.app.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: address, payload: { email: uniqueEmail('spray'), password: 'guess-guess-guess' } });
+    assert.equal(refused.statusCode, 429);
+  });
+
+  it('counts the longest email a login accepts (320 characters)', async () => {
+    const email = `${'a'.repeat(308)}@example.com`;
+    assert.equal(email.length, 320);
+    const res = await login(email, 'guess-guess-guess', '198.51.101.201');
+    assert.equal(res.statusCode, 401, res.body);
+  });
+
+  it('prunes counters an hour past their window, and only those', async () => {
+    const now = Date.now();
+    await identity.db.query(`INSERT INTO login_attempts (key, points, expire) VALUES ('prune-test:old', 3, $1), ('prune-test:recent', 3, $2), ('prune-test:open', 3, $3)`, [
+      now - 3_600_001,
+      now - 3_599_000,
+      now + 60_000,
+    ]);
+    assert.ok((await pruneLoginAttempts(identity.db, now)) >= 1);
+    const left = await identity.db.query<{ key: string }>(`SELECT key FROM login_attempts WHERE key LIKE 'prune-test:%' ORDER BY key`);
+    assert.deepEqual(left.rows.map((row) => row.key), ['prune-test:open', 'prune-test:recent']);
   });
 });
 

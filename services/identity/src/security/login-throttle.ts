@@ -1,5 +1,5 @@
-import { RateLimiterMemory, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
-import { AppError } from '@bazaar/chassis';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import { AppError, type Database, type Queryable } from '@bazaar/chassis';
 import { connectSharedRedis, insuredLimiter, type SharedRedis, type SharedStoreLog } from '@bazaar/chassis/redis';
 
 export interface LoginThrottleOptions {
@@ -8,14 +8,31 @@ export interface LoginThrottleOptions {
   ipMaxFailures: number;
   ipWindowSeconds: number;
   /**
-   * Redis shared by every identity replica (REDIS_URL): the limits are then
-   * system-wide. Without it, each replica counts in its own memory, so with N
-   * replicas an attacker gets N times the attempts.
+   * Identity's database pool: the counters live in its `login_attempts` table, so
+   * every replica over the same database shares them. The default store of the
+   * service; only a throttle without a database or Redis counts in memory.
+   */
+  database?: Database | undefined;
+  /**
+   * Redis shared by every identity replica (REDIS_URL), preferred to the database
+   * when set (the gateway's limits live there too).
    */
   redisUrl?: string | undefined;
   /** Prefix of the Redis keys; replicas sharing the limits use the same one. Default `bazaar:login`. */
   keyPrefix?: string;
   log?: SharedStoreLog;
+}
+
+/** Created by identity's migration 0002; rate-limiter-flexible only writes and reads it. */
+const LOGIN_ATTEMPTS_TABLE = 'login_attempts';
+
+/** Counter rows an hour past their window are deleted (the library's own rule, run by identity's hourly pruning). */
+const EXPIRED_ROW_GRACE_MS = 3_600_000;
+
+/** Deletes the database store's counters whose window ended over an hour ago; returns how many. */
+export async function pruneLoginAttempts(db: Queryable, now = Date.now()): Promise<number> {
+  const result = await db.query(`DELETE FROM ${LOGIN_ATTEMPTS_TABLE} WHERE expire < $1`, [now - EXPIRED_ROW_GRACE_MS]);
+  return result.rowCount ?? 0;
 }
 
 /**
@@ -24,13 +41,15 @@ export interface LoginThrottleOptions {
  * slip past the limit; a successful login gives the points back (the account's
  * counter is reset). A refused attempt never reaches the password check.
  *
- * With `redisUrl` the counters live in Redis (rate-limiter-flexible), each with an
- * in-memory insurance limiter of the same budget: while Redis is unreachable (or
- * still connecting), each replica enforces the limits on its own instead of
- * failing logins — softer for the length of the outage, never open.
+ * The counters are system-wide: in identity's own database by default (a login
+ * needs that database anyway, so the limits fail with it and never open), or with
+ * `redisUrl` in Redis, each with an in-memory insurance limiter of the same budget:
+ * while Redis is unreachable (or still connecting), each replica enforces the
+ * limits on its own instead of failing logins — softer for the length of the
+ * outage, never open. Counting in memory is for a throttle without either.
  */
 export class LoginThrottle {
-  readonly store: 'memory' | 'redis';
+  readonly store: 'memory' | 'postgres' | 'redis';
   readonly #accounts: RateLimiterAbstract;
   readonly #ips: RateLimiterAbstract;
   readonly #shared: SharedRedis | undefined;
@@ -39,6 +58,13 @@ export class LoginThrottle {
     const prefix = options.keyPrefix ?? 'bazaar:login';
     const account = { points: options.accountMaxFailures, duration: options.accountWindowSeconds };
     const ip = { points: options.ipMaxFailures, duration: options.ipWindowSeconds };
+    if (!options.redisUrl && options.database) {
+      this.store = 'postgres';
+      const table = { storeClient: options.database.pool, storeType: 'pool', tableName: LOGIN_ATTEMPTS_TABLE, tableCreated: true, clearExpiredByTimeout: false };
+      this.#accounts = new RateLimiterPostgres({ ...table, keyPrefix: `${prefix}:account`, ...account });
+      this.#ips = new RateLimiterPostgres({ ...table, keyPrefix: `${prefix}:ip`, ...ip });
+      return;
+    }
     if (!options.redisUrl) {
       this.store = 'memory';
       this.#accounts = new RateLimiterMemory({ keyPrefix: `${prefix}:account`, ...account });
