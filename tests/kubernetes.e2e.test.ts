@@ -13,7 +13,7 @@
  * they describe works end to end (a checkout confirms), and drains on SIGTERM.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -82,6 +82,30 @@ function podEnvironment(container: Container, sources: { configMaps: Record<stri
   return env;
 }
 
+/**
+ * `KUBERNETES_TEST_IMAGE` set (`npm run image:check` sets it): each pod is a container
+ * of that image, run by `KUBERNETES_TEST_PODMAN` (default `podman`) as the manifests
+ * ask: read-only root, a /tmp, no capabilities, the image's user; the host's network,
+ * which stands in for the pod network. Unset: a process of this checkout, whose root is
+ * laid out as the image's WORKDIR.
+ */
+const IMAGE = process.env['KUBERNETES_TEST_IMAGE'];
+const PODMAN = (process.env['KUBERNETES_TEST_PODMAN'] ?? 'podman').split(/\s+/).filter(Boolean);
+
+function startContainer(name: string, command: string[], env: Record<string, string>): ChildProcess {
+  const [executable, ...args] = command;
+  assert.equal(executable, 'node');
+  if (!IMAGE) return spawn(process.execPath, args, { cwd: root, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const run = ['run', '--rm', '--name', name, '--network', 'host', '--read-only', '--tmpfs', '/tmp', '--cap-drop', 'ALL', '--security-opt', 'no-new-privileges'];
+  for (const [key, value] of Object.entries(env)) run.push('--env', `${key}=${value}`);
+  return spawn(PODMAN[0]!, [...PODMAN.slice(1), ...run, IMAGE, ...command], { stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function stopContainer(name: string, child: ChildProcess): void {
+  child.kill('SIGKILL');
+  if (IMAGE) spawnSync(PODMAN[0]!, [...PODMAN.slice(1), 'rm', '--force', '--time', '0', name], { stdio: 'ignore' });
+}
+
 async function moduleOf(name: ServiceName): Promise<ServiceModule<TObject>> {
   const exports = (await import(join(root, 'services', name, 'src', 'app.ts'))) as Record<string, unknown>;
   const module = Object.values(exports).find((value): value is ServiceModule<TObject> => typeof value === 'object' && value !== null && 'configSchema' in value);
@@ -121,7 +145,7 @@ describe('deploy/kubernetes/bazaar.yaml, run as a kubelet would', () => {
   });
 
   after(async () => {
-    for (const pod of pods.values()) pod.child.kill('SIGKILL');
+    for (const [name, pod] of pods) stopContainer(`bazaar-${prefix}-${name}`, pod.child);
     await Promise.all([...pods.values()].map((pod) => (pod.child.exitCode === null && pod.child.signalCode === null ? new Promise((resolve) => pod.child.once('exit', resolve)) : undefined)));
     const server = testServerUrl();
     for (const database of Object.values(databases)) await dropDatabase(server, database.name);
@@ -149,7 +173,8 @@ describe('deploy/kubernetes/bazaar.yaml, run as a kubelet would', () => {
     }
   });
 
-  it('starts every pod at once, each ready by its own probes, and a checkout confirms through the gateway', async () => {
+  it('starts every pod at once, each ready by its own probes, and a checkout confirms through the gateway', async (t) => {
+    t.diagnostic(IMAGE ? `pods are containers of ${IMAGE} (${PODMAN.join(' ')})` : 'pods are processes of this checkout (KUBERNETES_TEST_IMAGE unset)');
     const ports = Object.fromEntries(await Promise.all(serviceNames.map(async (name) => [name, await freePort()]))) as Record<ServiceName, number>;
     // Cluster DNS and kube-proxy, played by a rewrite: http://<service>:<port> → 127.0.0.1 and its pod's port.
     const routed = (value: string) =>
@@ -161,10 +186,7 @@ describe('deploy/kubernetes/bazaar.yaml, run as a kubelet would', () => {
       const env = Object.fromEntries(Object.entries(podEnvironment(container, sources)).map(([key, value]) => [key, routed(value)]));
       assert.equal(env['PORT'], String(container.ports[0]!.containerPort));
       env['PORT'] = String(ports[name]);
-      const [command, ...args] = container.command;
-      assert.equal(command, 'node');
-      // The image's WORKDIR is the repository's root; nothing of this machine's environment but PATH.
-      const child = spawn(process.execPath, args, { cwd: root, env: { PATH: process.env['PATH'] ?? '', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = startContainer(`bazaar-${prefix}-${name}`, container.command, env);
       const output: string[] = [];
       child.stdout!.on('data', (chunk: Buffer) => output.push(...chunk.toString().split('\n')));
       child.stderr!.on('data', (chunk: Buffer) => output.push(...chunk.toString().split('\n')));

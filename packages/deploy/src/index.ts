@@ -1,1 +1,2 @@
 export * from './kubernetes.ts';
+export * from './istio.ts';

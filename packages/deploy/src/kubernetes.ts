@@ -14,7 +14,7 @@ import { Deployment } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
 import { Ingress, NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { ConfigMap, Namespace, Service } from 'kubernetes-models/v1';
+import { ConfigMap, Namespace, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { stringify } from 'yaml';
 import { serviceNames, serviceUrlVariable, topology, type ServiceName } from '@bazaar/topology';
 
@@ -56,13 +56,13 @@ export const BROKER_SECRET = 'bazaar-broker';
 export const secretOf = (service: ServiceName) => `bazaar-${service}`;
 export const serviceConfigOf = (service: ServiceName) => `bazaar-${service}-config`;
 
-const PART_OF = 'bazaar';
+export const PART_OF = 'bazaar';
 
-function labelsOf(service: ServiceName): Record<string, string> {
+export function labelsOf(service: ServiceName): Record<string, string> {
   return { 'app.kubernetes.io/name': service, 'app.kubernetes.io/part-of': PART_OF };
 }
 
-function selectorOf(service: ServiceName): Record<string, string> {
+export function selectorOf(service: ServiceName): Record<string, string> {
   return { 'app.kubernetes.io/name': service, 'app.kubernetes.io/part-of': PART_OF };
 }
 
@@ -109,6 +109,8 @@ function deployment(service: ServiceName, options: Required<KubernetesOptions>):
         },
         spec: {
           terminationGracePeriodSeconds: DRAIN.gracePeriodSeconds,
+          // Its own identity (the mesh's mTLS principal); no API token: services never call Kubernetes.
+          serviceAccountName: service,
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
@@ -146,6 +148,10 @@ function deployment(service: ServiceName, options: Required<KubernetesOptions>):
   });
 }
 
+function serviceAccount(name: ServiceName, options: Required<KubernetesOptions>): ServiceAccount {
+  return new ServiceAccount({ metadata: { name, namespace: options.namespace, labels: labelsOf(name) }, automountServiceAccountToken: false });
+}
+
 function service(name: ServiceName, options: Required<KubernetesOptions>): Service {
   return new Service({
     metadata: { name, namespace: options.namespace, labels: labelsOf(name) },
@@ -177,7 +183,7 @@ function autoscaler(name: ServiceName, options: Required<KubernetesOptions>): Ho
 }
 
 /** Prometheus, wherever it runs, scrapes `/metrics` on the service's port. */
-const SCRAPER = { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } };
+export const SCRAPER = { namespaceSelector: {}, podSelector: { matchLabels: { 'app.kubernetes.io/name': 'prometheus' } } };
 
 /**
  * Who may open a connection to a service: the services that declare it in
@@ -260,6 +266,7 @@ export function kubernetesObjects(overrides: KubernetesOptions = {}): Kubernetes
   ];
   for (const name of serviceNames) {
     objects.push(
+      serviceAccount(name, options),
       deployment(name, options),
       service(name, options),
       disruptionBudget(name, options),

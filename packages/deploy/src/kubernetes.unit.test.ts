@@ -1,9 +1,11 @@
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
+import { AuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1';
 import { Deployment } from 'kubernetes-models/apps/v1';
 import { parseAllDocuments } from 'yaml';
 import { serviceNames, serviceUrlVariable, topology, type ServiceName } from '@bazaar/topology';
+import { istioObjects, renderIstio } from './istio.ts';
 import { DRAIN, kubernetesObjects, renderKubernetes } from './kubernetes.ts';
 
 const MANIFEST = new URL('../../../deploy/kubernetes/bazaar.yaml', import.meta.url);
@@ -131,6 +133,55 @@ describe('Kubernetes manifests (deploy/kubernetes/bazaar.yaml)', () => {
       assert.ok(secrets.every((secret) => secret.name === `bazaar-${name}` || secret.name === 'bazaar-broker'), `${name} reads no other service's Secret`);
       assert.equal(container.securityContext.readOnlyRootFilesystem, true);
       assert.equal(container.securityContext.allowPrivilegeEscalation, false);
+    }
+  });
+});
+
+describe('Istio overlay (deploy/kubernetes/istio/)', () => {
+  const ISTIO = new URL('../../../deploy/kubernetes/istio/istio.yaml', import.meta.url);
+  const istio = async () => parseAllDocuments(await readFile(ISTIO, 'utf8')).map((document) => document.toJSON() as K8sObject);
+
+  it('is what the topology renders today, valid against Istio’s CRDs, and the check is live', async () => {
+    assert.equal(await readFile(ISTIO, 'utf8'), renderIstio());
+    assert.ok(istioObjects().length > serviceNames.length * 2);
+    const broken = new AuthorizationPolicy({ metadata: { name: 'broken' }, spec: { action: 'MAYBE' as 'ALLOW' } });
+    assert.throws(() => broken.validate(), /action/);
+  });
+
+  it('requires mutual TLS everywhere but at the gateway, which an ingress outside the mesh reaches', async () => {
+    const objects = await istio();
+    assert.deepEqual(find(objects, 'PeerAuthentication', 'default').spec, { mtls: { mode: 'STRICT' } });
+    const gateway = find(objects, 'PeerAuthentication', 'gateway').spec;
+    assert.equal(gateway.mtls.mode, 'PERMISSIVE');
+    assert.equal(gateway.selector.matchLabels['app.kubernetes.io/name'], 'gateway');
+  });
+
+  it('authorises a workload to call a service exactly when the topology says it calls it, by its service account', async () => {
+    const objects = await istio();
+    const base = await committed();
+    for (const callee of serviceNames) {
+      const policy = find(objects, 'AuthorizationPolicy', callee).spec;
+      assert.equal(policy.action, 'ALLOW');
+      assert.equal(policy.selector.matchLabels['app.kubernetes.io/name'], callee);
+      const rules = policy.rules as Array<{ from?: Array<{ source: { principals: string[] } }> }>;
+      const anyone = rules.some((rule) => !rule.from);
+      const principals = new Set(rules.flatMap((rule) => (rule.from ?? []).flatMap((from) => from.source.principals)));
+      for (const caller of serviceNames) {
+        if (caller === callee) continue;
+        const account = find(base, 'Deployment', caller).spec.template.spec.serviceAccountName as string;
+        find(base, 'ServiceAccount', account);
+        const allowed = anyone || principals.has(`cluster.local/ns/bazaar/sa/${account}`);
+        assert.equal(allowed, (topology[caller].dependsOn as readonly ServiceName[]).includes(callee) || callee === 'gateway', `${caller} → ${callee}`);
+      }
+    }
+  });
+
+  it('turns the mesh’s retries off for every service (the chassis retries within its budget)', async () => {
+    const objects = await istio();
+    for (const name of serviceNames) {
+      const routes = find(objects, 'VirtualService', name).spec;
+      assert.deepEqual(routes.hosts, [name]);
+      for (const route of routes.http) assert.deepEqual(route.retries, { attempts: 0 });
     }
   });
 });
