@@ -107,6 +107,8 @@ describe('a user of the running system', () => {
       ['wrong content type', api('/api/identity/login', { method: 'POST', body: 'email=x', headers: { 'content-type': 'application/x-www-form-urlencoded' } }), 415, 'UNSUPPORTED_MEDIA_TYPE'],
       ['unknown route', api('/api/nothing-here'), 404, 'ROUTE_NOT_FOUND'],
       ['unknown service route', api('/api/catalog/nothing-here'), 404, 'ROUTE_NOT_FOUND'],
+      ['method the path lacks', api('/api/catalog/categories', { method: 'DELETE', token: adminToken }), 405, 'METHOD_NOT_ALLOWED'],
+      ['TRACE', api('/api/identity/me', { method: 'TRACE' }), 405, 'METHOD_NOT_ALLOWED'],
       ['missing token', api('/api/identity/me'), 401, 'UNAUTHENTICATED'],
       ['forged token', api('/api/identity/me', { token: `${header}.${payload}.${'A'.repeat(86)}` }), 401, 'UNAUTHENTICATED'],
       ['alg none', api('/api/identity/me', { headers: { authorization: `Bearer ${none}` } }), 401, 'UNAUTHENTICATED'],
@@ -121,6 +123,7 @@ describe('a user of the running system', () => {
       assert.equal(answer.body.code, code, label);
       assert.ok(answer.headers['x-request-id'], `${label}: correlation id`);
       assert.doesNotMatch(answer.text, /\bat \S+ \(|node_modules|\.ts:\d+/, `${label}: no stack trace`);
+      if (label === 'method the path lacks') assert.equal(answer.headers['allow'], 'GET, HEAD, POST', `${label}: Allow lists the path's methods`);
     }
   });
 

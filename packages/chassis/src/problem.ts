@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import { errorCatalogue, problemType, type ErrorCode, type Problem } from '@bazaar/contracts';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { indexRouteMethods } from './allowed-methods.ts';
 
 /**
  * An error the service means to answer with: a catalogue code plus an optional
@@ -75,6 +76,7 @@ const SHED_LOAD: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UPSTREAM_CIRCUIT_
 
 /** Installs the error and not-found handlers that turn everything into problem+json. */
 export function installProblemHandlers(app: FastifyInstance): void {
+  const methodsOf = indexRouteMethods(app);
   app.setErrorHandler((error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof AppError) {
       // Shedding load on purpose (a breaker open, a bulkhead full) is an answer, not a fault: a
@@ -101,9 +103,13 @@ export function installProblemHandlers(app: FastifyInstance): void {
     return sendProblem(reply, code, { detail: code === 'RATE_LIMITED' ? undefined : error.message });
   });
 
-  app.setNotFoundHandler((request, reply) =>
-    sendProblem(reply, 'ROUTE_NOT_FOUND', { detail: `${request.method} ${request.url.split('?')[0]} is not a route of this API` }),
-  );
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0]!;
+    const allowed = methodsOf(path);
+    if (allowed.length === 0) return sendProblem(reply, 'ROUTE_NOT_FOUND', { detail: `${request.method} ${path} is not a route of this API` });
+    reply.header('allow', allowed.join(', '));
+    return sendProblem(reply, 'METHOD_NOT_ALLOWED', { detail: `${path} answers ${allowed.join(', ')}, not ${request.method}` });
+  });
 }
 
 /**

@@ -82,6 +82,7 @@ describe('the chassis around a service', () => {
       [{ method: 'POST', url: '/api/probe/items', headers: { 'content-type': 'text/plain' }, payload: 'count=1' }, 415, 'UNSUPPORTED_MEDIA_TYPE'],
       [{ method: 'POST', url: '/api/probe/items', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ count: 1, pad: 'x'.repeat(1_100_000) }) }, 413, 'PAYLOAD_TOO_LARGE'],
       [{ url: '/api/probe/nowhere' }, 404, 'ROUTE_NOT_FOUND'],
+      [{ method: 'DELETE', url: '/api/probe/search' }, 405, 'METHOD_NOT_ALLOWED'],
       [{ url: '/api/probe/conflict' }, 409, 'SKU_TAKEN'],
       [{ url: '/api/probe/boom' }, 500, 'INTERNAL_ERROR'],
       [{ url: '/api/probe/admin' }, 401, 'UNAUTHENTICATED'],
@@ -103,6 +104,30 @@ describe('the chassis around a service', () => {
       assert.ok(res.body.length < 1_000, `${code}: the path is not echoed back whole`);
     }
     assert.deepEqual((await app.inject({ url: `/api/probe/items/${'a'.repeat(256)}` })).json(), { id: 'a'.repeat(256) }, 'the longest segment allowed');
+  });
+
+  it('tells a path it lacks (404) from a method the path lacks (405 with Allow, RFC 9110)', async () => {
+    const cases: Array<[InjectOptions & { url: string }, string]> = [
+      [{ method: 'DELETE', url: '/api/probe/search?page=2' }, 'GET, HEAD'],
+      [{ method: 'PUT', url: '/api/probe/items/42' }, 'GET, HEAD'],
+      [{ method: 'PATCH', url: '/api/probe/items/42/' }, 'GET, HEAD'],
+      [{ method: 'GET', url: '/api/probe/notes' }, 'POST'],
+      [{ method: 'TRACE', url: '/api/probe/notes' }, 'POST'],
+    ];
+    for (const [options, allow] of cases) {
+      const res = await app.inject(options);
+      assert.equal(res.statusCode, 405, `${options.method} ${options.url}: ${res.body}`);
+      assert.equal(res.headers['allow'], allow, `${options.method} ${options.url}`);
+      assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
+      assert.equal(res.json().code, 'METHOD_NOT_ALLOWED');
+      assert.equal(res.json().detail, `${options.url.split('?')[0]} answers ${allow}, not ${options.method}`);
+    }
+    for (const url of ['/api/probe/nowhere', '/api/probe/items/42/more', '/api/probe']) {
+      const res = await app.inject({ method: 'DELETE', url });
+      assert.equal(res.statusCode, 404, url);
+      assert.equal(res.headers['allow'], undefined);
+      assert.equal(res.json().code, 'ROUTE_NOT_FOUND');
+    }
   });
 
   it('refuses the NUL character, which PostgreSQL cannot store, in every part of a request, naming where', async () => {

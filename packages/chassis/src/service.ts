@@ -15,6 +15,7 @@ import { loggerOptions } from './logging.ts';
 import { createMetrics, installRequestMetrics } from './metrics.ts';
 import { installOpenApi } from './openapi.ts';
 import { finiteNumbersOnly, installNulRefusal } from './request-input.ts';
+import { ROUTER_OPTIONS } from './allowed-methods.ts';
 import { answerClientError, answerFrameworkError, AppError, installProblemHandlers, sendProblem } from './problem.ts';
 import { acceptableRequestId } from './request-context.ts';
 import { startTelemetry, withServerSpan } from './telemetry.ts';
@@ -190,7 +191,7 @@ export async function createService<S extends TObject>(
     trustProxy: trustProxy(config.TRUST_PROXY),
     // While closing, the chassis answers 503 itself, as problem+json (see below).
     return503OnClosing: false,
-    routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    routerOptions: ROUTER_OPTIONS,
     frameworkErrors: answerFrameworkError,
     clientErrorHandler: answerClientError,
     schemaController: { compilersFactory: { buildValidator: buildValidator as never } },

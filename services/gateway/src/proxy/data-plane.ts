@@ -38,7 +38,12 @@ interface Plane {
   durations: Durations;
 }
 
-const proxiedMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+/**
+ * OPTIONS stays at the edge (CORS preflight); every other method the HTTP parser
+ * accepts goes to the service that owns the path, which knows its methods and
+ * answers one it lacks with 405 and `Allow`.
+ */
+const EDGE_METHODS = new Set(['OPTIONS']);
 
 /**
  * The gateway's hot path, below the framework: for every `/api/<service>/…`
@@ -52,7 +57,7 @@ export function createDataPlane(options: DataPlaneOptions) {
   const plane: Plane = { deadlines: new Deadlines(options.timeoutMs), durations: new Durations(options.duration) };
 
   return (req: IncomingMessage, res: ServerResponse, requestId: string): boolean => {
-    if (!proxiedMethods.has(req.method!)) return false;
+    if (EDGE_METHODS.has(req.method!)) return false;
     const entry = routeFor(req.url!, routes);
     if (!entry) return false;
     void proxy(req, res, requestId, entry, options, plane);
