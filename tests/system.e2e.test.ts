@@ -14,7 +14,10 @@ import { isProcessAlive as alive } from '@bazaar/runtime/processes';
 import { freePort } from '@bazaar/runtime/ports';
 import { createDatabaseIfMissing, databaseUrl } from '@bazaar/chassis';
 import { dropDatabase, testServerUrl } from '@bazaar/runtime/testing/databases';
+import { eventually } from '@bazaar/runtime/testing/eventually';
 import { gatewayRequest, startSystem, stopSystem, type Answer, type RunningSystem } from '@bazaar/runtime/testing/launcher';
+import { readRuntimeFile } from '@bazaar/runtime/runtime-file';
+import { request } from 'undici';
 
 
 let system: RunningSystem;
@@ -28,7 +31,8 @@ async function api(path: string, options: Parameters<typeof gatewayRequest>[2] =
 before(async () => {
   stateDir = await mkdtemp(join(tmpdir(), 'bazaar-e2e-'));
   port = await freePort();
-  system = await startSystem(stateDir, port);
+  // With the local trace console, as `npm start` runs by default (the launcher helper turns it off).
+  system = await startSystem(stateDir, port, { env: { BAZAAR_TRACE_CONSOLE: 'on' } });
 });
 
 after(async () => {
@@ -95,6 +99,35 @@ describe('a user of the running system', () => {
     const negative = await api(`/api/catalog/products/${product.id}/stock-adjustments`, { method: 'POST', token: adminToken, json: { delta: -1_000_000, reason: 'oops' } });
     assert.equal(negative.status, 409);
     assert.equal(negative.body.code, 'INSUFFICIENT_STOCK');
+  });
+
+  it('shows each request’s trace in the local trace console: the gateway’s span, and the service’s under it', async () => {
+    const traces = (await readRuntimeFile(stateDir))?.traces;
+    assert.ok(traces, 'runtime.json names the trace console');
+    assert.ok(system.output.some((line) => line.includes(`traces          ${traces}`)), 'the summary prints where it is');
+    const getJson = async (path: string) => {
+      const answer = await request(`${traces}${path}`);
+      assert.equal(answer.statusCode, 200, path);
+      return (await answer.body.json()) as any; // eslint-disable-line @typescript-eslint/no-explicit-any -- the console's own JSON, checked below
+    };
+    const summary = await eventually(
+      async () => ((await getJson('/api/traces?service=identity&limit=500')).items as Array<{ traceId: string; rootService: string; services: string[]; name: string; path?: string }>).find((t) => t.rootService === 'gateway' && t.services.includes('identity') && t.path === '/api/identity/login'),
+      'a login’s trace from the gateway to identity',
+      15_000,
+      250,
+    );
+    const { spans } = await getJson(`/api/traces/${summary.traceId}`);
+    const gateway = spans.find((span: { service: string; kind: string }) => span.service === 'gateway' && span.kind === 'SERVER');
+    const identity = spans.find((span: { service: string; kind: string }) => span.service === 'identity' && span.kind === 'SERVER');
+    assert.ok(gateway && identity, JSON.stringify(spans.map((s: { service: string; kind: string; name: string }) => [s.service, s.kind, s.name])));
+    assert.equal(summary.name, 'POST /api/identity/*', 'the gateway names its span by the service’s prefix');
+    assert.equal(identity.name, 'POST /api/identity/login', 'the service names its span by its route');
+    assert.equal(identity.attributes['http.route'], '/api/identity/login');
+    const ids = new Set(spans.filter((s: { service: string }) => s.service === 'gateway').map((s: { spanId: string }) => s.spanId));
+    assert.ok(ids.has(identity.parentSpanId), 'identity’s span hangs under one of the gateway’s');
+    const page = await request(`${traces}/`);
+    assert.equal(page.statusCode, 200);
+    assert.match(await page.body.text(), /Bazaar traces/);
   });
 
   it('answers bad input with problem+json and a stable code, never a 500 or a stack trace', async () => {

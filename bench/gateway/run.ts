@@ -259,7 +259,7 @@ function rssMb(pid: number): number {
 async function startupRun(stateDir: string, port: number): Promise<{ seconds: number; memory: Array<[string, number]> }> {
   const started = Date.now();
   const child = spawn(process.execPath, [join(root, 'packages/runtime/src/start.ts'), '--state', stateDir, '--port', String(port)], {
-    env: { ...process.env, NO_COLOR: '1', BAZAAR_ADMIN_PASSWORD: 'bench-admin-password-123' },
+    env: { ...process.env, NO_COLOR: '1', BAZAAR_ADMIN_PASSWORD: 'bench-admin-password-123', BAZAAR_TRACE_CONSOLE: 'off' },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let output = '';

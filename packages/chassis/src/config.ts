@@ -38,6 +38,8 @@ export const BaseConfig = Type.Object({
   /** Proxies whose X-Forwarded-For is believed: empty (none), `true`, or addresses/CIDRs such as `loopback`. */
   TRUST_PROXY: Type.String({ default: '' }),
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ format: 'uri' })),
+  /** Milliseconds finished spans wait to be exported in one batch (OpenTelemetry's variable; its default 5000). */
+  OTEL_BSP_SCHEDULE_DELAY: Type.Optional(Type.Integer({ minimum: 10, maximum: 60_000 })),
   /** Issuer and audience of access tokens (identity signs them, everyone verifies). */
   JWT_ISSUER: Type.String({ default: 'bazaar-identity' }),
   JWT_AUDIENCE: Type.String({ default: 'bazaar' }),

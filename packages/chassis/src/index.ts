@@ -1,3 +1,4 @@
+export * from './allowed-methods.ts';
 export * from './auth.ts';
 export * from './config.ts';
 export * from './database.ts';

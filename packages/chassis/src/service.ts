@@ -18,7 +18,7 @@ import { finiteNumbersOnly, installNulRefusal } from './request-input.ts';
 import { ROUTER_OPTIONS } from './allowed-methods.ts';
 import { answerClientError, answerFrameworkError, AppError, installProblemHandlers, sendProblem } from './problem.ts';
 import { acceptableRequestId } from './request-context.ts';
-import { startTelemetry, withServerSpan } from './telemetry.ts';
+import { nameServerSpan, startTelemetry, withServerSpan } from './telemetry.ts';
 import { messageFlows, topology, type ServiceName } from '@bazaar/topology';
 import type { Broker } from './messaging/broker.ts';
 import { connectBroker } from './messaging/connect.ts';
@@ -170,7 +170,7 @@ export async function createService<S extends TObject>(
   config: Static<S> & BaseConfig,
   options: CreateServiceOptions = {},
 ): Promise<{ app: ServiceApp; context: ServiceContext<Static<S> & BaseConfig> }> {
-  startTelemetry({ serviceName: config.SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+  startTelemetry({ serviceName: config.SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, exportDelayMs: config.OTEL_BSP_SCHEDULE_DELAY });
   let intercept: RawHandler | undefined;
   // Fault injection (FAULT_INJECTION=true: `npm run chaos`, tests) sees each request first; off, it is one branch.
   let faults: FaultInjector | undefined;
@@ -321,6 +321,8 @@ function installRequestIdAndClosing(app: ServiceApp, serviceName: string): void 
   let closing = false;
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('x-request-id', request.id);
+    const route = request.routeOptions.url;
+    if (route !== undefined) nameServerSpan(request.method, route);
     if (!closing) return done();
     reply.header('connection', 'close').header('retry-after', '1');
     sendProblem(reply, 'SERVICE_UNAVAILABLE', { detail: `${serviceName} is shutting down` });

@@ -107,7 +107,8 @@ describe('tracing over OTLP/HTTP', () => {
     assert.equal(span.parentSpanId, caller.spanId, "the caller's span is the parent");
     assert.notEqual(span.spanId, caller.spanId);
     assert.equal(span.kind, SPAN_KIND_SERVER);
-    assert.equal(span.name, 'GET');
+    assert.equal(span.name, 'GET /api/probe/ping', 'named after the route that took it');
+    assert.equal(attribute(span.attributes, 'http.route')?.stringValue, '/api/probe/ping');
     assert.equal(attribute(span.resource, 'service.name')?.stringValue, 'probe');
     assert.equal(Number(attribute(span.attributes, 'http.response.status_code')?.intValue), 200);
     assert.equal(attribute(span.attributes, 'url.path')?.stringValue, '/api/probe/ping');

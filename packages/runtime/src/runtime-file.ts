@@ -15,6 +15,8 @@ export interface RuntimeFile {
   services: Record<ServiceName, string>;
   /** Every process of each service (`npm start -- --replicas catalog=3`), replica 1 first; pids as of the last (re)start. */
   instances: Record<ServiceName, RuntimeInstance[]>;
+  /** The local trace console, when it runs. */
+  traces?: string;
 }
 
 export interface RuntimeInstance {

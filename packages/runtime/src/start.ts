@@ -16,6 +16,9 @@
  *                                   several processes of a service, each on its own
  *                                   port, registered in the service registry; callers
  *                                   balance over them (replica 1 keeps the declared port)
+ *   npm start -- --no-trace-console  (or BAZAAR_TRACE_CONSOLE=off)
+ *                                   no local trace console, and services record no spans;
+ *                                   with OTEL_EXPORTER_OTLP_ENDPOINT set, they export there
  */
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
@@ -28,6 +31,10 @@ import { formatLogLine } from './log-format.ts';
 import { RUNTIME_FILE, type RuntimeFile, type RuntimeInstance } from './runtime-file.ts';
 import { isPortFree, portOrFree } from './ports.ts';
 import { Supervisor } from './supervisor.ts';
+import { startTraceConsole } from './trace-console/server.ts';
+
+/** Where the local trace console listens when the port is free. */
+const TRACE_CONSOLE_PORT = 8099;
 
 /** More processes of one service than this on one machine is a mistake, not a test. */
 const MAX_REPLICAS = 8;
@@ -44,7 +51,9 @@ const { values: flags } = parseArgs({
     'raw-logs': { type: 'boolean', default: process.env['BAZAAR_LOG_FORMAT'] === 'json' },
     broker: { type: 'string', default: process.env['BROKER_URL'] },
     replicas: { type: 'string', default: process.env['BAZAAR_REPLICAS'] },
+    'trace-console': { type: 'boolean', default: process.env['BAZAAR_TRACE_CONSOLE'] !== 'off' },
   },
+  allowNegative: true,
   strict: true,
 });
 
@@ -116,6 +125,11 @@ async function main(): Promise<void> {
   // the <SERVICE>_URL variables keep pointing at replica 1 (the static fallback).
   const replicaPorts = {} as Record<ServiceName, number[]>;
   for (const name of serviceNames) replicaPorts[name] = [ports[name], ...Array.from({ length: replicas[name] - 1 }, () => 0)];
+  // Traces: to the user's collector when OTEL_EXPORTER_OTLP_ENDPOINT says so, otherwise to
+  // the local trace console (unless it is turned off, and then nothing records spans).
+  const exporting = process.env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const traceConsole = !exporting && flags['trace-console'] ? await startTraceConsole(ephemeral ? 0 : await portOrFree(TRACE_CONSOLE_PORT)) : undefined;
+  const telemetryEnv: Record<string, string> = traceConsole ? { OTEL_EXPORTER_OTLP_ENDPOINT: traceConsole.url, OTEL_BSP_SCHEDULE_DELAY: '1000' } : {};
   const instances = {} as Record<ServiceName, RuntimeInstance[]>;
   /** Each process's entry in `instances`, by process name, so a restart updates its pid. */
   const byProcess = new Map<string, RuntimeInstance>();
@@ -136,6 +150,7 @@ async function main(): Promise<void> {
       say('stopping services…');
       await rm(runtimeFile, { force: true });
       await supervisor.stop();
+      await traceConsole?.close();
       if (postgres) {
         say('stopping PostgreSQL…');
         await postgres.stop();
@@ -173,6 +188,7 @@ async function main(): Promise<void> {
       BAZAAR_ADMIN_CREDENTIALS_FILE: credentialsFile,
       CATALOG_SEED_DEMO: process.env['CATALOG_SEED_DEMO'] ?? 'true',
       BROKER_URL: broker,
+      ...telemetryEnv,
     };
     // Services sit behind the gateway on loopback: believe its X-Forwarded-For, so per-client
     // limits (login throttling) see the real client, not the gateway.
@@ -220,6 +236,7 @@ async function main(): Promise<void> {
     `  API docs        ${gateway}/docs`,
     `  products        ${gateway}/api/catalog/products`,
     `  broker          ${brokerLabel}`,
+    `  traces          ${traceConsole ? `${traceConsole.url}   (every request's path through the services and the broker)` : exporting ? `exported to ${exporting}` : 'off'}`,
     ...instances.gateway.slice(1).map((i) => `  ${processName('gateway', i.replica).padEnd(15)} ${i.url}  (pid ${i.pid})`),
     ...serviceNames
       .filter((n) => n !== 'gateway')
@@ -239,7 +256,7 @@ async function main(): Promise<void> {
   ];
   await mkdir(stateDir, { recursive: true });
   urls.gateway = gateway;
-  written.runtime = { pid: process.pid, gateway, broker, databases: databaseUrls, services: urls, instances };
+  written.runtime = { pid: process.pid, gateway, broker, databases: databaseUrls, services: urls, instances, ...(traceConsole ? { traces: traceConsole.url } : {}) };
   await writeRuntime(written.runtime);
   process.stdout.write(lines.join('\n') + '\n');
 }

@@ -40,6 +40,9 @@ export async function startSystem(stateDir: string, port: number, extra: StartOp
       // the gateway's budgets are not what these tests are about (tests/rate-limit-replicas is).
       RATE_LIMIT_PER_MINUTE: '1000000',
       RATE_LIMIT_PER_USER_PER_MINUTE: '1000000',
+      // Services record no spans, as before the console existed, unless a test asks for it
+      // (tests/system.e2e.test.ts) or exports to a collector of its own.
+      BAZAAR_TRACE_CONSOLE: 'off',
       ...extra.env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

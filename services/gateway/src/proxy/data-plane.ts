@@ -1,6 +1,6 @@
 import { isUtf8 } from 'node:buffer';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { AppError, CALLER_HEADER, PROBLEM_CONTENT_TYPE, bearerToken, problem, propagationHeaders, withoutStackTrace, type Attempt, type UpstreamClient, type VerifyAccessToken } from '@bazaar/chassis';
+import { AppError, CALLER_HEADER, PROBLEM_CONTENT_TYPE, bearerToken, nameServerSpan, problem, propagationHeaders, withoutStackTrace, type Attempt, type UpstreamClient, type VerifyAccessToken } from '@bazaar/chassis';
 import type { ErrorCode } from '@bazaar/contracts';
 import type { FastifyBaseLogger } from 'fastify';
 import type { Histogram } from 'prom-client';
@@ -67,6 +67,8 @@ export function createDataPlane(options: DataPlaneOptions) {
 
 async function proxy(req: IncomingMessage, res: ServerResponse, requestId: string, entry: RouteEntry, options: DataPlaneOptions, plane: Plane): Promise<void> {
   const started = performance.now();
+  // The gateway knows the service's prefix, not its route: the service's own span names that.
+  nameServerSpan(req.method!, `${entry.prefix}/*`);
   const upstream = options.upstreams.get(entry.service)!;
   const edgeHeaders: Record<string, string> = { ...apiSecurityHeaders, 'x-request-id': requestId };
   const cors = corsHeaders(req.headers.origin, options.corsOrigins);
