@@ -71,6 +71,25 @@ function toProblemCode(error: FastifyError): ErrorCode {
   return 'INTERNAL_ERROR';
 }
 
+/** Socket errors of a connection that could not be made or was lost. */
+const CONNECTION_ERRORS = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+/** PostgreSQL SQLSTATEs of a server that cannot serve now: shutting down, starting, out of connections, a statement over its timeout. */
+const UNAVAILABLE_STATES = new Set(['57P01', '57P02', '57P03', '53300', '57014']);
+
+/**
+ * A failure of the service's database (or another backing store) rather than of the
+ * request or the code: unreachable, lost, shutting down, out of connections, too slow.
+ * Answered 503 with Retry-After, as the readiness probe reports it too; not a 500.
+ */
+export function isStoreUnavailable(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  if (typeof code === 'string' && (CONNECTION_ERRORS.has(code) || UNAVAILABLE_STATES.has(code) || code.startsWith('08'))) return true;
+  // pg and pg-pool report a lost or never-made connection without a code.
+  const message = error instanceof Error ? error.message : '';
+  if (/^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error)/.test(message)) return true;
+  return error instanceof AggregateError && error.errors.some(isStoreUnavailable);
+}
+
 /** Codes of refusals a policy makes to protect a dependency or the service itself. */
 const SHED_LOAD: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UPSTREAM_CIRCUIT_OPEN', 'UPSTREAM_SATURATED']);
 
@@ -85,6 +104,11 @@ export function installProblemHandlers(app: FastifyInstance): void {
       else if (error.status >= 500) request.log.error({ err: error }, 'request failed');
       for (const [name, value] of Object.entries(error.headers)) reply.header(name, value);
       return sendProblem(reply, error.code, { detail: error.detail, errors: error.errors });
+    }
+    if (isStoreUnavailable(error)) {
+      request.log.error({ err: error }, 'request failed: database unavailable');
+      reply.header('retry-after', '1');
+      return sendProblem(reply, 'SERVICE_UNAVAILABLE', { detail: 'A database this service needs is unavailable; try again shortly' });
     }
     const code = toProblemCode(error);
     if (code === 'INTERNAL_ERROR') {

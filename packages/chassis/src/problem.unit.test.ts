@@ -3,7 +3,7 @@ import { Writable } from 'node:stream';
 import { describe, it } from 'node:test';
 import Fastify, { type FastifyBaseLogger } from 'fastify';
 import { pino } from 'pino';
-import { AppError, installProblemHandlers, withoutStackTrace } from './problem.ts';
+import { AppError, installProblemHandlers, isStoreUnavailable, withoutStackTrace } from './problem.ts';
 
 describe('withoutStackTrace', () => {
   it('makes the error with its message and no frames, and leaves the stack limit as it was', () => {
@@ -59,3 +59,17 @@ describe('the problem handlers’ logging', () => {
   });
 });
 
+
+describe('isStoreUnavailable', () => {
+  const coded = (code: string) => Object.assign(new Error('x'), { code });
+  it('recognises a database that cannot serve now', () => {
+    for (const error of [coded('ECONNREFUSED'), coded('ETIMEDOUT'), coded('08006'), coded('08001'), coded('57P01'), coded('53300'), coded('57014'), new Error('Connection terminated unexpectedly'), new Error('timeout exceeded when trying to connect'), new AggregateError([coded('ECONNREFUSED'), coded('ECONNREFUSED')])]) {
+      assert.equal(isStoreUnavailable(error), true, `${(error as { code?: string }).code ?? error.message}`);
+    }
+  });
+  it('leaves the request’s and the code’s own failures alone', () => {
+    for (const error of [coded('42601'), coded('23505'), coded('22P02'), new Error('boom'), new TypeError('x is undefined'), null, undefined, 'text', new AggregateError([new Error('boom')])]) {
+      assert.equal(isStoreUnavailable(error), false, String((error as { code?: string } | null)?.code ?? error));
+    }
+  });
+});

@@ -5,7 +5,7 @@ import { Client } from 'undici';
 import type { InjectOptions } from 'fastify';
 import { freshDatabase } from '@bazaar/runtime/testing/databases';
 import { testTokens } from '@bazaar/runtime/testing/tokens';
-import { AppError, Type, createService, extendConfig, loadConfig, type ServiceApp, type ServiceModule } from './index.ts';
+import { AppError, Database, Type, createService, extendConfig, loadConfig, type ServiceApp, type ServiceModule } from './index.ts';
 
 const Config = extendConfig({});
 let release: () => void = () => {};
@@ -15,7 +15,14 @@ const module: ServiceModule<typeof Config> = {
   title: 'Probe',
   description: 'A service made only of chassis',
   configSchema: Config,
-  async routes(app) {
+  async routes(app, context) {
+    app.get('/api/probe/rows', async () => (await context.db!.query<{ one: number }>('SELECT 1 AS one')).rows);
+    app.get('/api/probe/stuck', async () =>
+      context.db!.transaction(async (tx) => {
+        await tx.query('SET LOCAL statement_timeout = 50');
+        await tx.query('SELECT pg_sleep(1)');
+      }),
+    );
     app.post(
       '/api/probe/items',
       { schema: { body: Type.Object({ count: Type.Integer() }, { additionalProperties: false }), response: { 200: Type.Object({ count: Type.Integer() }) } } },
@@ -54,6 +61,27 @@ before(async () => {
 after(async () => {
   await app.close();
   await drop();
+});
+
+describe('a service whose database fails', () => {
+  it('answers 503 SERVICE_UNAVAILABLE with Retry-After, not a 500, when its database is unreachable or too slow', async () => {
+    const unreachable = new Database({ connectionString: 'postgres://probe@127.0.0.1:1/nowhere', applicationName: 'probe' });
+    const { app: cut } = await createService(module, loadConfig(Config, { SERVICE_NAME: 'probe', PORT: '0' }), { db: unreachable, logger: false });
+    try {
+      for (const [target, url] of [[cut, '/api/probe/rows'], [app, '/api/probe/stuck']] as const) {
+        const res = await target.inject({ url });
+        assert.equal(res.statusCode, 503, `${url}: ${res.body}`);
+        assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
+        assert.equal(res.json().code, 'SERVICE_UNAVAILABLE');
+        assert.ok(Number(res.headers['retry-after']) >= 1, url);
+        assert.doesNotMatch(res.body, /ECONNREFUSED|127\.0\.0\.1|statement timeout|canceling/, `${url}: no internals`);
+      }
+    } finally {
+      await cut.close();
+      await unreachable.close();
+    }
+    assert.deepEqual((await app.inject({ url: '/api/probe/rows' })).json(), [{ one: 1 }], 'a reachable database answers as usual');
+  });
 });
 
 describe('the chassis around a service', () => {
