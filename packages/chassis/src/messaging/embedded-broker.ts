@@ -383,7 +383,11 @@ class EmbeddedSubscription {
          SELECT d.group_name, d.seq FROM broker_deliveries d
          WHERE d.group_name = $1 AND d.available_at <= now() AND (d.leased_until IS NULL OR d.leased_until < now())
            AND d.seq <> ALL($5::bigint[])
-           AND NOT EXISTS (SELECT 1 FROM broker_deliveries e WHERE e.group_name = d.group_name AND e.key = d.key AND e.seq < d.seq AND e.seq <> ALL($5::bigint[]))
+           -- The first undeleted delivery of its key. Not NOT EXISTS (an earlier one): with
+           -- statistics of an empty table, PostgreSQL runs that as an anti-join that reads the
+           -- whole group once per delivery (1,500 deliveries: 2.25 M rows, 0.5 s per claim); this
+           -- subquery is one index probe per delivery whatever the statistics say.
+           AND d.seq = (SELECT min(e.seq) FROM broker_deliveries e WHERE e.group_name = d.group_name AND e.key = d.key AND e.seq <> ALL($5::bigint[]))
          ORDER BY d.seq LIMIT $2 FOR UPDATE SKIP LOCKED),
        claimed AS (
          UPDATE broker_deliveries d SET attempts = d.attempts + 1, leased_until = now() + $3 * interval '1 millisecond', leased_by = $4
