@@ -9,23 +9,16 @@ import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
-import { createService, loadConfig, type ServiceModule } from '@bazaar/chassis';
+import { createService, loadConfig } from '@bazaar/chassis';
 import { freshDatabase } from '@bazaar/runtime/testing/databases';
-import { serviceNames, serviceUrlVariable, topology, type ServiceName } from '@bazaar/topology';
-import type { TObject } from 'typebox';
+import { serviceNames, serviceUrlVariable, topology } from '@bazaar/topology';
+import { serviceModule } from './fixtures/service-modules.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 const cleanups: Array<() => Promise<void>> = [];
 after(async () => {
   for (const cleanup of cleanups) await cleanup();
 });
-
-async function loadModule(name: ServiceName): Promise<ServiceModule<TObject>> {
-  const exports = (await import(join(root, 'services', name, 'src', 'app.ts'))) as Record<string, unknown>;
-  const module = Object.values(exports).find((value) => typeof value === 'object' && value !== null && (value as { name?: string }).name === name);
-  assert.ok(module, `services/${name}/src/app.ts exports a service module named "${name}"`);
-  return module as ServiceModule<TObject>;
-}
 
 async function sourceFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true });
@@ -40,7 +33,7 @@ describe('topology and code agree', () => {
 
   it('each service declares a URL variable for exactly the services it depends on', async () => {
     for (const name of serviceNames) {
-      const module = await loadModule(name);
+      const module = await serviceModule(name);
       // Variables naming a service (`CATALOG_URL`); other URLs (`SMTP_URL`) are not calls to our services.
       const serviceVariables = new Set(serviceNames.map(serviceUrlVariable));
       const urlVariables = Object.keys(module.configSchema.properties).filter((key) => serviceVariables.has(key));
@@ -52,7 +45,7 @@ describe('topology and code agree', () => {
   it('a service with a database has migrations, a stateless one has none', async () => {
     const names = new Set<string>();
     for (const name of serviceNames) {
-      const module = await loadModule(name);
+      const module = await serviceModule(name);
       const database = topology[name].database;
       assert.equal(Boolean(module.migrations), database !== null, `${name}: migrations vs topology database`);
       if (database) {
@@ -81,7 +74,7 @@ describe('topology and code agree', () => {
   it("every route a service registers lies under one of its declared prefixes", async () => {
     const chassisRoutes = /^\/(healthz|readyz|metrics|docs)(\/|$)|^\/$|^\*$/;
     for (const name of serviceNames.filter((n) => topology[n].routes.length > 0)) {
-      const module = await loadModule(name);
+      const module = await serviceModule(name);
       const env: Record<string, string> = { SERVICE_NAME: name, PORT: '0' };
       for (const dependency of topology[name].dependsOn) env[serviceUrlVariable(dependency)] = 'http://127.0.0.1:9';
       const { db, drop } = await freshDatabase(`arch_${name}`, module.migrations);

@@ -21,15 +21,15 @@ import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { request } from 'undici';
 import { parseAllDocuments } from 'yaml';
-import { NatsBroker, createDatabaseIfMissing, databaseUrl, loadConfig, type ServiceModule } from '@bazaar/chassis';
+import { NatsBroker, createDatabaseIfMissing, databaseUrl, loadConfig } from '@bazaar/chassis';
 import { testNatsUrl } from '@bazaar/chassis/testing/nats';
 import { freePort } from '@bazaar/runtime/ports';
 import { dropDatabase, testServerUrl } from '@bazaar/runtime/testing/databases';
 import { eventually } from '@bazaar/runtime/testing/eventually';
 import { serviceNames, topology, type ServiceName } from '@bazaar/topology';
-import type { TObject } from 'typebox';
 import { checkInvariants } from '../scripts/invariants.ts';
 import { newCustomer, newProduct, openShopAt, placeOrder, settled, stockOf } from './fixtures/checkout.ts';
+import { serviceModule } from './fixtures/service-modules.ts';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 
@@ -106,13 +106,6 @@ function stopContainer(name: string, child: ChildProcess): void {
   if (IMAGE) spawnSync(PODMAN[0]!, [...PODMAN.slice(1), 'rm', '--force', '--time', '0', name], { stdio: 'ignore' });
 }
 
-async function moduleOf(name: ServiceName): Promise<ServiceModule<TObject>> {
-  const exports = (await import(join(root, 'services', name, 'src', 'app.ts'))) as Record<string, unknown>;
-  const module = Object.values(exports).find((value): value is ServiceModule<TObject> => typeof value === 'object' && value !== null && 'configSchema' in value);
-  assert.ok(module, `services/${name}/src/app.ts exports its service module`);
-  return module;
-}
-
 describe('deploy/kubernetes/bazaar.yaml, run as a kubelet would', () => {
   const prefix = `k8s${randomUUID().slice(0, 8)}`;
   const admin = { email: 'ops@bazaar.test', password: `Adm-${randomBytes(12).toString('base64url')}` };
@@ -154,22 +147,21 @@ describe('deploy/kubernetes/bazaar.yaml, run as a kubelet would', () => {
   });
 
   it('set only variables each service reads, and each service’s configuration loads from them', async () => {
-    for (const name of serviceNames) {
-      const module = await moduleOf(name);
+    const shared = new Set(Object.keys(sources.configMaps['bazaar-config']!));
+    const schemas = new Map(await Promise.all(serviceNames.map(async (name) => [name, (await serviceModule(name)).configSchema] as const)));
+    for (const [name, schema] of schemas) {
       const { container } = containerOf(objects, name);
       const env = podEnvironment(container, sources);
-      const declared = new Set([...Object.keys(module.configSchema.properties), 'DATABASE_URL']);
-      const shared = new Set(Object.keys(sources.configMaps['bazaar-config']!));
+      const declared = new Set([...Object.keys(schema.properties), 'DATABASE_URL']);
       for (const variable of Object.keys(env)) {
         // The shared ConfigMap holds a few settings for some services only (CATALOG_SEED_DEMO): read by at least one.
         if (shared.has(variable) && !declared.has(variable)) continue;
         assert.ok(declared.has(variable), `${name} does not read ${variable}, which its Deployment sets`);
       }
-      assert.doesNotThrow(() => loadConfig(module.configSchema, env), `${name}'s configuration from its pod environment`);
+      assert.doesNotThrow(() => loadConfig(schema, env), `${name}'s configuration from its pod environment`);
     }
-    for (const variable of Object.keys(sources.configMaps['bazaar-config']!)) {
-      const readers = await Promise.all(serviceNames.map(async (name) => variable in (await moduleOf(name)).configSchema.properties));
-      assert.ok(readers.some(Boolean), `some service reads ${variable} of the shared ConfigMap`);
+    for (const variable of shared) {
+      assert.ok([...schemas.values()].some((schema) => variable in schema.properties), `some service reads ${variable} of the shared ConfigMap`);
     }
   });
 

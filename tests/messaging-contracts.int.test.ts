@@ -25,6 +25,7 @@ import { checkMessage, defineMessage, Envelope, messageContracts, parseMessageNa
 import { asyncApiDocument, messageAddress, operationId, undescribedEnvelopeFields } from '@bazaar/contracts/messages/asyncapi';
 import { messageFlow, serviceNames, topology, type ServiceName } from '@bazaar/topology';
 import { buildAsyncApi, generatedFiles, ROOT } from '../scripts/asyncapi.ts';
+import { serviceModule } from './fixtures/service-modules.ts';
 
 const contracts = messageContracts as Readonly<Record<string, MessageContract>>;
 const registered = Object.keys(contracts).sort();
@@ -216,10 +217,7 @@ interface HandlingModule {
 }
 
 async function loadModule(service: ServiceName): Promise<HandlingModule> {
-  const exports = (await import(join(ROOT, 'services', service, 'src', 'app.ts'))) as Record<string, unknown>;
-  const module = Object.values(exports).find((value) => typeof value === 'object' && value !== null && (value as { name?: unknown }).name === service);
-  assert.ok(module, `services/${service}/src/app.ts exports a service module named "${service}"`);
-  return module as HandlingModule;
+  return (await serviceModule(service)) as unknown as HandlingModule;
 }
 
 describe('topology and code agree on messages', () => {

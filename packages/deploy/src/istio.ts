@@ -13,9 +13,8 @@
 import { PeerAuthentication, AuthorizationPolicy } from '@kubernetes-models/istio/security.istio.io/v1';
 import { VirtualService } from '@kubernetes-models/istio/networking.istio.io/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import { stringify } from 'yaml';
 import { serviceNames, type ServiceName } from '@bazaar/topology';
-import { DEFAULTS, PART_OF, SCRAPER, callersOf, labelsOf, selectorOf, type KubernetesObject, type KubernetesOptions } from './kubernetes.ts';
+import { DEFAULTS, SCRAPER, SYSTEM_LABELS, callersOf, labelsOf, rendered, validated, type KubernetesObject, type KubernetesOptions } from './kubernetes.ts';
 
 /** Ports of the sidecar Prometheus scrapes: the merged application and proxy metrics (15020), the proxy's own (15090). */
 export const SIDECAR_METRICS_PORTS = [15020, 15090];
@@ -30,7 +29,7 @@ function authorization(name: ServiceName, namespace: string): AuthorizationPolic
   return new AuthorizationPolicy({
     metadata: { name, namespace, labels: labelsOf(name) },
     spec: {
-      selector: { matchLabels: selectorOf(name) },
+      selector: { matchLabels: labelsOf(name) },
       action: 'ALLOW',
       // The gateway takes requests from the ingress gateway and anyone it admits; the others only from their callers.
       rules: name === 'gateway' ? [{}] : [{ from: [{ source: { principals: callers.map((caller) => principalOf(caller, namespace)) } }] }],
@@ -51,9 +50,9 @@ function noMeshRetries(name: ServiceName, namespace: string): VirtualService {
 /** The default-deny NetworkPolicy also stops Prometheus reaching the sidecars' metrics ports; this admits it. */
 function sidecarMetrics(namespace: string): NetworkPolicy {
   return new NetworkPolicy({
-    metadata: { name: 'istio-sidecar-metrics', namespace, labels: { 'app.kubernetes.io/part-of': PART_OF } },
+    metadata: { name: 'istio-sidecar-metrics', namespace, labels: SYSTEM_LABELS },
     spec: {
-      podSelector: { matchLabels: { 'app.kubernetes.io/part-of': PART_OF } },
+      podSelector: { matchLabels: SYSTEM_LABELS },
       policyTypes: ['Ingress'],
       ingress: [{ from: [SCRAPER], ports: SIDECAR_METRICS_PORTS.map((port) => ({ protocol: 'TCP', port })) }],
     },
@@ -64,21 +63,19 @@ function sidecarMetrics(namespace: string): NetworkPolicy {
 export function istioObjects(overrides: Pick<KubernetesOptions, 'namespace'> = {}): KubernetesObject[] {
   const namespace = overrides.namespace ?? DEFAULTS.namespace;
   const objects: KubernetesObject[] = [
-    new PeerAuthentication({ metadata: { name: 'default', namespace, labels: { 'app.kubernetes.io/part-of': PART_OF } }, spec: { mtls: { mode: 'STRICT' } } }),
+    new PeerAuthentication({ metadata: { name: 'default', namespace, labels: SYSTEM_LABELS }, spec: { mtls: { mode: 'STRICT' } } }),
     // The gateway also takes plain connections: an ingress controller outside the mesh reaches it.
     new PeerAuthentication({
       metadata: { name: 'gateway', namespace, labels: labelsOf('gateway') },
-      spec: { selector: { matchLabels: selectorOf('gateway') }, mtls: { mode: 'PERMISSIVE' } },
+      spec: { selector: { matchLabels: labelsOf('gateway') }, mtls: { mode: 'PERMISSIVE' } },
     }),
     sidecarMetrics(namespace),
   ];
   for (const name of serviceNames) objects.push(authorization(name, namespace), noMeshRetries(name, namespace));
-  for (const object of objects) object.validate();
-  return objects;
+  return validated(objects);
 }
 
 /** `deploy/kubernetes/istio/istio.yaml`. */
 export function renderIstio(overrides: Pick<KubernetesOptions, 'namespace'> = {}): string {
-  const header = '# Rendered from packages/topology by `npm run kubernetes` (packages/deploy); do not edit by hand.\n';
-  return header + istioObjects(overrides).map((object) => stringify(object.toJSON(), { lineWidth: 0 })).join('---\n');
+  return rendered(istioObjects(overrides));
 }

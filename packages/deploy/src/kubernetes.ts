@@ -56,14 +56,12 @@ export const BROKER_SECRET = 'bazaar-broker';
 export const secretOf = (service: ServiceName) => `bazaar-${service}`;
 export const serviceConfigOf = (service: ServiceName) => `bazaar-${service}-config`;
 
-export const PART_OF = 'bazaar';
+/** The label every object of the system carries. */
+export const SYSTEM_LABELS = { 'app.kubernetes.io/part-of': 'bazaar' };
 
+/** A service's labels, which also select its pods. */
 export function labelsOf(service: ServiceName): Record<string, string> {
-  return { 'app.kubernetes.io/name': service, 'app.kubernetes.io/part-of': PART_OF };
-}
-
-export function selectorOf(service: ServiceName): Record<string, string> {
-  return { 'app.kubernetes.io/name': service, 'app.kubernetes.io/part-of': PART_OF };
+  return { 'app.kubernetes.io/name': service, ...SYSTEM_LABELS };
 }
 
 /** The in-cluster address of a service: its Service's DNS name in the same namespace. */
@@ -99,7 +97,7 @@ function deployment(service: ServiceName, options: Required<KubernetesOptions>):
     spec: {
       replicas: options.replicas,
       revisionHistoryLimit: 5,
-      selector: { matchLabels: selectorOf(service) },
+      selector: { matchLabels: labelsOf(service) },
       // Never below the wanted replicas during a rollout: a new pod is ready before an old one leaves.
       strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: 1, maxUnavailable: 0 } },
       template: {
@@ -115,7 +113,7 @@ function deployment(service: ServiceName, options: Required<KubernetesOptions>):
           enableServiceLinks: false,
           securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
           topologySpreadConstraints: [
-            { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorOf(service) } },
+            { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: labelsOf(service) } },
           ],
           containers: [
             {
@@ -157,7 +155,7 @@ function service(name: ServiceName, options: Required<KubernetesOptions>): Servi
     metadata: { name, namespace: options.namespace, labels: labelsOf(name) },
     spec: {
       type: 'ClusterIP',
-      selector: selectorOf(name),
+      selector: labelsOf(name),
       ports: [{ name: 'http', port: topology[name].port, targetPort: 'http', protocol: 'TCP' }],
     },
   });
@@ -166,7 +164,7 @@ function service(name: ServiceName, options: Required<KubernetesOptions>): Servi
 function disruptionBudget(name: ServiceName, options: Required<KubernetesOptions>): PodDisruptionBudget {
   return new PodDisruptionBudget({
     metadata: { name, namespace: options.namespace, labels: labelsOf(name) },
-    spec: { maxUnavailable: 1, selector: { matchLabels: selectorOf(name) } },
+    spec: { maxUnavailable: 1, selector: { matchLabels: labelsOf(name) } },
   });
 }
 
@@ -191,11 +189,11 @@ export const SCRAPER = { namespaceSelector: {}, podSelector: { matchLabels: { 'a
  * controller, a load balancer).
  */
 function ingressPolicy(name: ServiceName, options: Required<KubernetesOptions>): NetworkPolicy {
-  const from = name === 'gateway' ? [] : [...callersOf(name).map((caller) => ({ podSelector: { matchLabels: selectorOf(caller) } })), SCRAPER];
+  const from = name === 'gateway' ? [] : [...callersOf(name).map((caller) => ({ podSelector: { matchLabels: labelsOf(caller) } })), SCRAPER];
   return new NetworkPolicy({
     metadata: { name, namespace: options.namespace, labels: labelsOf(name) },
     spec: {
-      podSelector: { matchLabels: selectorOf(name) },
+      podSelector: { matchLabels: labelsOf(name) },
       policyTypes: ['Ingress'],
       ingress: [{ ...(from.length > 0 ? { from } : {}), ports: [{ protocol: 'TCP', port: 'http' }] }],
     },
@@ -205,7 +203,7 @@ function ingressPolicy(name: ServiceName, options: Required<KubernetesOptions>):
 /** Everything in the namespace refuses connections unless a policy above admits them. */
 function denyByDefault(options: Required<KubernetesOptions>): NetworkPolicy {
   return new NetworkPolicy({
-    metadata: { name: 'default-deny-ingress', namespace: options.namespace, labels: { 'app.kubernetes.io/part-of': PART_OF } },
+    metadata: { name: 'default-deny-ingress', namespace: options.namespace, labels: SYSTEM_LABELS },
     spec: { podSelector: {}, policyTypes: ['Ingress'] },
   });
 }
@@ -213,7 +211,7 @@ function denyByDefault(options: Required<KubernetesOptions>): NetworkPolicy {
 /** What every service reads; per-service settings go in the optional `bazaar-<service>-config`. */
 function sharedConfig(options: Required<KubernetesOptions>): ConfigMap {
   return new ConfigMap({
-    metadata: { name: SHARED_CONFIG, namespace: options.namespace, labels: { 'app.kubernetes.io/part-of': PART_OF } },
+    metadata: { name: SHARED_CONFIG, namespace: options.namespace, labels: SYSTEM_LABELS },
     data: {
       HOST: '0.0.0.0',
       // Services find each other by their Service's DNS name; Kubernetes balances over the ready pods.
@@ -260,7 +258,7 @@ export const DEFAULTS: Required<KubernetesOptions> = {
 export function kubernetesObjects(overrides: KubernetesOptions = {}): KubernetesObject[] {
   const options = { ...DEFAULTS, ...overrides };
   const objects: KubernetesObject[] = [
-    new Namespace({ metadata: { name: options.namespace, labels: { 'app.kubernetes.io/part-of': PART_OF } } }),
+    new Namespace({ metadata: { name: options.namespace, labels: SYSTEM_LABELS } }),
     sharedConfig(options),
     denyByDefault(options),
   ];
@@ -275,12 +273,22 @@ export function kubernetesObjects(overrides: KubernetesOptions = {}): Kubernetes
     );
   }
   objects.push(gatewayIngress(options));
+  return validated(objects);
+}
+
+/** Validates each object against its schema (throws on the first that fails); answers them. */
+export function validated(objects: KubernetesObject[]): KubernetesObject[] {
   for (const object of objects) object.validate();
   return objects;
 }
 
+/** Objects as one multi-document YAML file, under the do-not-edit header. */
+export function rendered(objects: KubernetesObject[]): string {
+  const header = '# Rendered from packages/topology by `npm run kubernetes` (packages/deploy); do not edit by hand.\n';
+  return header + objects.map((object) => stringify(object.toJSON(), { lineWidth: 0 })).join('---\n');
+}
+
 /** The multi-document YAML of `kubernetesObjects()`, as `deploy/kubernetes/bazaar.yaml` holds it. */
 export function renderKubernetes(overrides: KubernetesOptions = {}): string {
-  const header = '# Rendered from packages/topology by `npm run kubernetes` (packages/deploy); do not edit by hand.\n';
-  return header + kubernetesObjects(overrides).map((object) => stringify(object.toJSON(), { lineWidth: 0 })).join('---\n');
+  return rendered(kubernetesObjects(overrides));
 }

@@ -23,15 +23,14 @@ const PRUNE_INTERVAL_MS = 3_600_000;
 const PRUNE_GRACE_SECONDS = 86_400;
 
 function prune({ db, log }: ServiceContext<IdentitySettings>): Promise<unknown> {
+  const logged = (what: string, deleting: Promise<number>) =>
+    deleting.then(
+      (deleted) => deleted > 0 && log.info({ deleted }, `${what} pruned`),
+      (error: unknown) => log.warn({ err: error }, `pruning ${what} failed`),
+    );
   return Promise.all([
-    pruneExpiredRefreshTokens(db!, PRUNE_GRACE_SECONDS).then(
-      (deleted) => deleted > 0 && log.info({ deleted }, 'expired refresh tokens pruned'),
-      (error: unknown) => log.warn({ err: error }, 'pruning expired refresh tokens failed'),
-    ),
-    pruneLoginAttempts(db!).then(
-      (deleted) => deleted > 0 && log.info({ deleted }, 'expired login-attempt counters pruned'),
-      (error: unknown) => log.warn({ err: error }, 'pruning login-attempt counters failed'),
-    ),
+    logged('expired refresh tokens', pruneExpiredRefreshTokens(db!, PRUNE_GRACE_SECONDS)),
+    logged('expired login-attempt counters', pruneLoginAttempts(db!)),
   ]);
 }
 

@@ -23,6 +23,13 @@ export interface LoginThrottleOptions {
   log?: SharedStoreLog;
 }
 
+/** One limit: `points` attempts per `duration` seconds, under its own key prefix. */
+interface Budget {
+  keyPrefix: string;
+  points: number;
+  duration: number;
+}
+
 /** Created by identity's migration 0002; rate-limiter-flexible only writes and reads it. */
 const LOGIN_ATTEMPTS_TABLE = 'login_attempts';
 
@@ -56,31 +63,28 @@ export class LoginThrottle {
 
   constructor(options: LoginThrottleOptions) {
     const prefix = options.keyPrefix ?? 'bazaar:login';
-    const account = { points: options.accountMaxFailures, duration: options.accountWindowSeconds };
-    const ip = { points: options.ipMaxFailures, duration: options.ipWindowSeconds };
-    if (!options.redisUrl && options.database) {
+    const { redisUrl, database } = options;
+    let limiter: (budget: Budget) => RateLimiterAbstract;
+    if (redisUrl) {
+      this.store = 'redis';
+      const shared = connectSharedRedis(redisUrl, {
+        connectionName: 'bazaar-identity-login-throttle',
+        log: options.log,
+        degraded: 'login-throttle store unreachable: login limits are per identity replica until it is back',
+        restored: 'login-throttle store reachable again: login limits are shared by every identity replica',
+      });
+      this.#shared = shared;
+      limiter = (budget) => insuredLimiter(shared, budget);
+    } else if (database) {
       this.store = 'postgres';
-      const table = { storeClient: options.database.pool, storeType: 'pool', tableName: LOGIN_ATTEMPTS_TABLE, tableCreated: true, clearExpiredByTimeout: false };
-      this.#accounts = new RateLimiterPostgres({ ...table, keyPrefix: `${prefix}:account`, ...account });
-      this.#ips = new RateLimiterPostgres({ ...table, keyPrefix: `${prefix}:ip`, ...ip });
-      return;
-    }
-    if (!options.redisUrl) {
+      const table = { storeClient: database.pool, storeType: 'pool', tableName: LOGIN_ATTEMPTS_TABLE, tableCreated: true, clearExpiredByTimeout: false };
+      limiter = (budget) => new RateLimiterPostgres({ ...table, ...budget });
+    } else {
       this.store = 'memory';
-      this.#accounts = new RateLimiterMemory({ keyPrefix: `${prefix}:account`, ...account });
-      this.#ips = new RateLimiterMemory({ keyPrefix: `${prefix}:ip`, ...ip });
-      return;
+      limiter = (budget) => new RateLimiterMemory(budget);
     }
-    this.store = 'redis';
-    const shared = connectSharedRedis(options.redisUrl, {
-      connectionName: 'bazaar-identity-login-throttle',
-      log: options.log,
-      degraded: 'login-throttle store unreachable: login limits are per identity replica until it is back',
-      restored: 'login-throttle store reachable again: login limits are shared by every identity replica',
-    });
-    this.#shared = shared;
-    this.#accounts = insuredLimiter(shared, { keyPrefix: `${prefix}:account`, ...account });
-    this.#ips = insuredLimiter(shared, { keyPrefix: `${prefix}:ip`, ...ip });
+    this.#accounts = limiter({ keyPrefix: `${prefix}:account`, points: options.accountMaxFailures, duration: options.accountWindowSeconds });
+    this.#ips = limiter({ keyPrefix: `${prefix}:ip`, points: options.ipMaxFailures, duration: options.ipWindowSeconds });
   }
 
   /** Resolves once the shared store is connected, or after its connect timeout (at most 1 s); at once in memory. Never rejects. */
