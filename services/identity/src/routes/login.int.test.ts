@@ -25,6 +25,26 @@ async function registered(label = 'login') {
   return { id: res.json().id as string, email, password };
 }
 
+/**
+ * Registers an account on the first replica, fails its password five times alternating
+ * over `apps` (each from another address of `network`, so only the account's limit can
+ * trip), then wants the right password refused with 429 by every replica.
+ */
+async function accountLockedAcross(apps: Array<IdentityUnderTest['app']>, label: string, network: string): Promise<void> {
+  const email = uniqueEmail(label);
+  const password = strongPassword();
+  assert.equal((await apps[0]!.inject({ method: 'POST', url: '/api/identity/register', payload: { email, password, name: label } })).statusCode, 201);
+  for (let i = 0; i < 5; i++) {
+    const res = await apps[i % apps.length]!.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: `${network}.${i + 10}`, payload: { email, password: 'wrong-password-guess' } });
+    assert.equal(res.statusCode, 401, `attempt ${i + 1}`);
+  }
+  for (const app of apps) {
+    const refused = await app.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: `${network}.99`, payload: { email, password } });
+    assert.equal(refused.statusCode, 429);
+    assert.equal(refused.json().code, 'LOGIN_THROTTLED');
+  }
+}
+
 /** A problem document without the parts that differ per request. */
 function comparable(body: Record<string, unknown>) {
   const { requestId: _requestId, instance: _instance, ...rest } = body;
@@ -132,19 +152,7 @@ describe('POST /api/identity/login', () => {
 describe('POST /api/identity/login on two replicas without Redis (the default)', () => {
   it('counts an account’s failures in the database both replicas share: the 6th attempt is refused whichever answers', async () => {
     const second = await identity.replica();
-    const email = uniqueEmail('replicas');
-    const password = strongPassword();
-    assert.equal((await identity.app.inject({ method: 'POST', url: '/api/identity/register', payload: { email, password, name: 'replicas' } })).statusCode, 201);
-    const apps = [identity.app, second.app];
-    for (let i = 0; i < 5; i++) {
-      const res = await apps[i % 2]!.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: `198.51.101.${i + 10}`, payload: { email, password: 'wrong-password-guess' } });
-      assert.equal(res.statusCode, 401, `attempt ${i + 1}`);
-    }
-    for (const app of apps) {
-      const refused = await app.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: '198.51.101.99', payload: { email, password } });
-      assert.equal(refused.statusCode, 429);
-      assert.equal(refused.json().code, 'LOGIN_THROTTLED');
-    }
+    await accountLockedAcross([identity.app, second.app], 'replicas', '198.51.101');
   });
 
   it('counts a client address over both replicas', async () => {
@@ -199,18 +207,6 @@ describe('POST /api/identity/login on two replicas sharing Redis (REDIS_URL)', (
   it('counts an account’s failures over both replicas: the 6th attempt is refused whichever answers', async () => {
     const second = await shared.replica();
     await identityService.onStart!(second.context); // as a started replica: waits for its Redis connection
-    const email = uniqueEmail('shared-throttle');
-    const password = strongPassword();
-    assert.equal((await shared.app.inject({ method: 'POST', url: '/api/identity/register', payload: { email, password, name: 'shared' } })).statusCode, 201);
-    const apps = [shared.app, second.app];
-    for (let i = 0; i < 5; i++) {
-      const res = await apps[i % 2]!.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: `198.51.100.${i + 10}`, payload: { email, password: 'wrong-password-guess' } });
-      assert.equal(res.statusCode, 401, `attempt ${i + 1}`);
-    }
-    for (const app of apps) {
-      const refused = await app.inject({ method: 'POST', url: '/api/identity/login', remoteAddress: '198.51.100.99', payload: { email, password } });
-      assert.equal(refused.statusCode, 429);
-      assert.equal(refused.json().code, 'LOGIN_THROTTLED');
-    }
+    await accountLockedAcross([shared.app, second.app], 'shared-throttle', '198.51.100');
   });
 });
