@@ -18,7 +18,7 @@ import { finiteNumbersOnly, installNulRefusal } from './request-input.ts';
 import { ROUTER_OPTIONS } from './allowed-methods.ts';
 import { answerClientError, answerFrameworkError, AppError, installProblemHandlers, sendProblem } from './problem.ts';
 import { acceptableRequestId } from './request-context.ts';
-import { nameServerSpan, startTelemetry, withServerSpan } from './telemetry.ts';
+import { nameServerSpan, startTelemetry, untraced, withServerSpan } from './telemetry.ts';
 import { messageFlows, topology, type ServiceName } from '@bazaar/topology';
 import type { Broker } from './messaging/broker.ts';
 import { connectBroker } from './messaging/connect.ts';
@@ -359,19 +359,27 @@ export function defaultAccessTokenVerifier(config: BaseConfig & { IDENTITY_URL?:
   return createAccessTokenVerifier({ jwks: new URL(JWKS_PATH, identityUrl), issuer: config.JWT_ISSUER, audience: config.JWT_AUDIENCE, ...(fetchJwks ? { fetchJwks } : {}) });
 }
 
-/** Every request runs inside its server span and its request context, with its id echoed back. */
+/** Probes and scrapes: the orchestrator's and Prometheus' calls every few seconds, neither logged nor traced. */
+const PROBE_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * Every request runs inside its server span and its request context, with its id
+ * echoed back; a probe's span is not recorded (unless its caller sampled it).
+ */
 function tracedHandler(handler: (req: IncomingMessage, res: ServerResponse, requestId: string) => unknown) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const requestId = acceptableRequestId(req.headers['x-request-id']) ?? randomUUID();
     req.headers['x-request-id'] = requestId;
-    withServerSpan(req, res, { requestId }, () => handler(req, res, requestId));
+    const serve = () => withServerSpan(req, res, { requestId }, () => handler(req, res, requestId));
+    if (PROBE_PATHS.has(req.url ?? '')) untraced(serve);
+    else serve();
   };
 }
 
 /** One line per request, after it completed: method, path, route, status, duration. */
 function installAccessLog(app: ServiceApp): void {
   app.addHook('onResponse', (request, reply, done) => {
-    if (request.url !== '/healthz' && request.url !== '/readyz' && request.url !== '/metrics') {
+    if (!PROBE_PATHS.has(request.url)) {
       request.log.info(
         { method: request.method, path: request.url.split('?')[0], route: request.routeOptions.url, status: reply.statusCode, ms: Math.round(reply.elapsedTime * 100) / 100 },
         'request completed',

@@ -1,9 +1,10 @@
-import { context, propagation, trace, SpanKind, SpanStatusCode, type Span, type Context, type Tracer } from '@opentelemetry/api';
+import { context, propagation, trace, SpanKind, SpanStatusCode, TraceFlags, type Span, type Context, type Tracer } from '@opentelemetry/api';
 import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { withRequestContext, type RequestContext } from './request-context.ts';
 
@@ -92,6 +93,19 @@ export function nameServerSpan(method: string, route: string): void {
   if (!span?.isRecording()) return;
   span.updateName(`${method} ${route}`);
   span.setAttribute('http.route', route);
+}
+
+/**
+ * Runs `fn` outside any trace, for background work nobody asked for (a periodic
+ * refresh, a probe): inside, the active span is one that is not sampled, so no span
+ * is recorded here, and calls made from it carry `traceparent` with the sampled flag
+ * off, so the services they reach record none either (their sampler follows the
+ * caller's decision). `suppressTracing` would not do: the propagator then sends no
+ * `traceparent` at all, and each service called starts a root trace of its own.
+ */
+export function untraced<T>(fn: () => T): T {
+  const unsampled = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex'), traceFlags: TraceFlags.NONE };
+  return context.with(trace.setSpanContext(context.active(), unsampled), fn);
 }
 
 /** Adds `traceparent` (and `tracestate`) for the active span to an outgoing header set. */

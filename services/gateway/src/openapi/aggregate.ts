@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify';
-import type { UpstreamClient } from '@bazaar/chassis';
+import { untraced, type UpstreamClient } from '@bazaar/chassis';
 
 type OpenApiDocument = {
   paths?: Record<string, unknown>;
@@ -36,16 +36,19 @@ export class OpenApiAggregator {
     clearInterval(this.timer);
   }
 
+  /** Background work nobody asked for: untraced, here and in the services (see `untraced`). */
   async refresh(): Promise<void> {
-    await Promise.all(
-      this.upstreams.map(async (upstream) => {
-        try {
-          const response = await upstream.requestJson<OpenApiDocument>({ path: '/docs/json', timeoutMs: 2_000 });
-          if (response.status === 200) this.specs.set(upstream.service, response.body);
-        } catch (error) {
-          this.log.debug({ service: upstream.service, reason: (error as Error).message }, 'openapi document unavailable');
-        }
-      }),
+    await untraced(() =>
+      Promise.all(
+        this.upstreams.map(async (upstream) => {
+          try {
+            const response = await upstream.requestJson<OpenApiDocument>({ path: '/docs/json', timeoutMs: 2_000 });
+            if (response.status === 200) this.specs.set(upstream.service, response.body);
+          } catch (error) {
+            this.log.debug({ service: upstream.service, reason: (error as Error).message }, 'openapi document unavailable');
+          }
+        }),
+      ),
     );
   }
 
