@@ -6,12 +6,11 @@
  * browser: the page's script is tested nowhere else.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { startTraceConsole } from '@bazaar/runtime/trace-console/server';
+import { launchChromium, pageProblems } from './fixtures/browser.ts';
 
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 const TRACE = '5b8efff798038103d269b633813fc60c';
 const ms = (value: number) => String(BigInt(value) * 1_000_000n);
 
@@ -36,7 +35,6 @@ describe('the trace console’s page, in Chromium', () => {
   let browser: Browser;
 
   before(async () => {
-    assert.ok(existsSync(CHROMIUM), `no Chromium at ${CHROMIUM}: apt-get install chromium, or set CHROMIUM_PATH`);
     console_ = await startTraceConsole(0);
     console_.store.ingest(
       exported('gateway', [span('a000000000000001', 'POST /api/orders/*', 2, 0, 120, { attributes: [{ key: 'url.path', value: { stringValue: '/api/orders' } }] })]),
@@ -48,10 +46,7 @@ describe('the trace console’s page, in Chromium', () => {
       ]),
     );
     console_.store.ingest(exported('catalog', [span('a000000000000004', 'process catalog.reserve-stock.v1', 5, 100, 118, { parentSpanId: 'a000000000000003', status: { code: 2 } })]));
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-    });
+    browser = await launchChromium();
   });
 
   after(async () => {
@@ -61,9 +56,7 @@ describe('the trace console’s page, in Chromium', () => {
 
   it('lists the trace, draws its waterfall parent by parent, and shows a span’s attributes', async () => {
     const page = await browser.newPage();
-    const problems: string[] = [];
-    page.on('pageerror', (error) => problems.push(error.message));
-    page.on('console', (message) => message.type() === 'error' && problems.push(message.text()));
+    const problems = pageProblems(page);
     await page.goto(console_.url);
 
     const row = page.locator('tr.trace');

@@ -130,7 +130,8 @@ export function installProblemHandlers(app: FastifyInstance): void {
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0]!;
     const allowed = methodsOf(path);
-    if (allowed.length === 0) return sendProblem(reply, 'ROUTE_NOT_FOUND', { detail: `${request.method} ${path} is not a route of this API` });
+    // A route of this very method that found nothing under its path (callNotFound) is a 404 too.
+    if (allowed.length === 0 || allowed.includes(request.method)) return sendProblem(reply, 'ROUTE_NOT_FOUND', { detail: `${request.method} ${path} is not a route of this API` });
     reply.header('allow', allowed.join(', '));
     return sendProblem(reply, 'METHOD_NOT_ALLOWED', { detail: `${path} answers ${allowed.join(', ')}, not ${request.method}` });
   });

@@ -45,6 +45,8 @@ const module: ServiceModule<typeof Config> = {
     app.post('/api/probe/notes', { schema: { body: Type.Object({ text: Type.String(), tags: Type.Array(Type.String()) }, { additionalProperties: false }) } }, async (req) => req.body);
     app.post('/api/probe/weighings', { schema: { body: Type.Object({ grams: Type.Number() }, { additionalProperties: false }) } }, async (req) => req.body);
     app.get('/api/probe/items/:id', { schema: { params: Type.Object({ id: Type.String({ maxLength: 300 }) }) } }, async (req) => ({ id: req.params.id }));
+    // A route that finds nothing under its path hands the request to the not-found handler (as @fastify/static does).
+    app.get('/api/probe/files/*', async (_req, reply) => reply.callNotFound());
   },
 };
 
@@ -149,6 +151,12 @@ describe('the chassis around a service', () => {
       assert.equal(res.headers['content-type'], 'application/problem+json; charset=utf-8');
       assert.equal(res.json().code, 'METHOD_NOT_ALLOWED');
       assert.equal(res.json().detail, `${options.url.split('?')[0]} answers ${allow}, not ${options.method}`);
+    }
+    for (const method of ['GET', 'HEAD'] as const) {
+      const res = await app.inject({ method, url: '/api/probe/files/missing.txt' });
+      assert.equal(res.statusCode, 404, `${method}: a route of the path that found nothing answers 404, not 405 naming its own method`);
+      assert.equal(res.headers['allow'], undefined);
+      if (method === 'GET') assert.equal(res.json().code, 'ROUTE_NOT_FOUND');
     }
     for (const url of ['/api/probe/nowhere', '/api/probe/items/42/more', '/api/probe']) {
       const res = await app.inject({ method: 'DELETE', url });

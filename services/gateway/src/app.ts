@@ -7,6 +7,7 @@ import { routedUpstreams } from './proxy/upstreams.ts';
 import { edgeRoutes } from './routes/edge-routes.ts';
 import { installRegistryRoutes } from './routes/registry-routes.ts';
 import { installStorefrontRoutes } from './routes/storefront-routes.ts';
+import { installWebRoutes } from './routes/web-routes.ts';
 
 /** Catalog events after which a cached public catalog read may be stale. */
 const CATALOG_CHANGES = ['catalog.product-changed.v1', 'catalog.stock-changed.v1'];
@@ -61,6 +62,7 @@ export function createGatewayService(): ServiceModule<typeof GatewayConfig> {
       });
       installRegistryRoutes(app, { discovery: context.discovery, upstreams });
       installStorefrontRoutes(app, { upstreams, partTimeoutMs: config.STOREFRONT_PART_TIMEOUT_MS });
+      await installWebRoutes(app, { upstreams });
       aggregator = new OpenApiAggregator([...upstreams.values()], log);
       aggregator.start();
     },

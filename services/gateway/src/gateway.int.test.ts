@@ -246,6 +246,8 @@ describe('edge security', () => {
       assert.equal(docs.statusCode, 429, "the gateway's own routes share the budget");
       const probe = await call(limitedUrl, { url: '/healthz' });
       assert.equal(probe.statusCode, 200, 'probes are never rate-limited');
+      const asset = await call(limitedUrl, { url: '/app/main.js' });
+      assert.equal(asset.statusCode, 200, 'nor the web app’s own files, which reach no service');
     } finally {
       await limited.close();
     }
@@ -260,5 +262,58 @@ describe('aggregated API description', () => {
     const doc = res.json();
     assert.equal(doc.info.title, 'Bazaar API');
     assert.ok(Object.keys(doc.paths).some((p) => p.startsWith('/api/fake')), 'service paths are merged in');
+  });
+});
+
+describe('web app', () => {
+  it('answers the storefront page to a browser and the JSON index to anything else', async () => {
+    const page = await send({ url: '/', headers: { accept: 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8' } });
+    assert.equal(page.statusCode, 200);
+    assert.match(String(page.headers['content-type']), /^text\/html/);
+    assert.match(page.body, /<script type="module" src="\/app\/main\.js"><\/script>/);
+    assert.equal(page.headers['cache-control'], 'no-cache');
+    const csp = String(page.headers['content-security-policy']);
+    assert.match(csp, /default-src 'self'/);
+    assert.match(csp, /script-src 'self'(;|$)/, 'no inline or foreign script');
+    for (const accept of [undefined, '*/*', 'application/json', 'application/json, text/html']) {
+      const index = await send({ url: '/', ...(accept ? { headers: { accept } } : {}) });
+      assert.equal(index.statusCode, 200);
+      assert.match(String(index.headers['content-type']), /^application\/json/, `Accept: ${accept}`);
+      assert.equal(index.json().docs, '/docs');
+    }
+  });
+
+  it('serves its modules with their types and ETags, and 304 when unchanged', async () => {
+    const script = await send({ url: '/app/main.js' });
+    assert.equal(script.statusCode, 200);
+    assert.match(String(script.headers['content-type']), /^text\/javascript|^application\/javascript/);
+    assert.equal(script.headers['cache-control'], 'no-cache');
+    const etag = String(script.headers['etag']);
+    const again = await send({ url: '/app/main.js', headers: { 'if-none-match': etag } });
+    assert.equal(again.statusCode, 304);
+    const css = await send({ url: '/app/styles.css' });
+    assert.match(String(css.headers['content-type']), /^text\/css/);
+  });
+
+  it('answers a missing file, a hidden one or a way out of its folder with a problem+json 404', async () => {
+    for (const url of ['/app/nope.js', '/app/', '/app/../src/app.ts', '/app/%2e%2e/src/app.ts', '/app/..%2fsrc%2fapp.ts', '/app/.hidden', '/app/lib/%00.js']) {
+      const res = await send({ url });
+      assert.ok([400, 403, 404].includes(res.statusCode), `${url}: ${res.statusCode}`);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/, url);
+      assert.doesNotMatch(res.body, /createGatewayService|import /, `${url} leaks no source`);
+    }
+  });
+
+  it('draws the demo catalog’s product pictures from their SKU, and nothing else', async () => {
+    const picture = await send({ url: '/images/products/boo-001.svg' });
+    assert.equal(picture.statusCode, 200);
+    assert.equal(picture.headers['content-type'], 'image/svg+xml');
+    assert.match(picture.body, /^<svg [^>]*>.*>BOO<.*>001<.*<\/svg>$/);
+    assert.equal((await send({ url: '/images/products/boo-001.svg' })).body, picture.body, 'the same picture every time');
+    for (const url of ['/images/products/BOO-001.svg', '/images/products/x.png', '/images/products/%3Cscript%3E.svg', '/images/products/a.svg.svg']) {
+      const res = await send({ url });
+      assert.equal(res.statusCode, 404, url);
+      assert.match(String(res.headers['content-type']), /^application\/problem\+json/, url);
+    }
   });
 });

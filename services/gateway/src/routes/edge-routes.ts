@@ -9,6 +9,7 @@ import { rateLimitExceeded, type RateLimiter } from '../edge/rate-limit.ts';
 import type { ResponseCache } from '../edge/response-cache.ts';
 import { createDataPlane } from '../proxy/data-plane.ts';
 import { installDeadLetterRoutes } from './dead-letter-routes.ts';
+import { isWebAsset } from './web-routes.ts';
 
 export interface EdgeOptions {
   upstreams: Map<ServiceName, UpstreamClient>;
@@ -24,7 +25,8 @@ const probes = new Set(['/healthz', '/readyz', '/metrics']);
 /**
  * The edge. Proxied `/api/<service>/…` requests take the data plane (below
  * Fastify, see data-plane.ts); the gateway's own routes (docs, probes, CORS
- * preflight, the system-wide dead-letter queue under /api/admin/dlq, 404s) go
+ * preflight, the system-wide dead-letter queue under /api/admin/dlq, the web
+ * app, 404s) go
  * through Fastify with the same rate limit and headers.
  */
 export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static<typeof GatewayConfig>>, options: EdgeOptions): Promise<void> {
@@ -43,7 +45,8 @@ export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static
   // preflight, just OPTIONS, and gets 204 rather than the plugin's text/plain 400.
   await app.register(cors, { origin: options.corsOrigins, credentials: true, exposedHeaders: corsExposedHeaders, maxAge: 600, strictPreflight: false });
   app.addHook('onRequest', async (request, reply) => {
-    if (probes.has(request.url)) return;
+    // Probes and the web app's own files reach no service; the budgets guard the services.
+    if (probes.has(request.url) || isWebAsset(request.url)) return;
     // Keyed like the data plane: by the peer address (the gateway is the edge).
     const decision = await rateLimiter.check({ ip: request.socket.remoteAddress ?? 'unknown' });
     reply.headers(decision.headers);
@@ -72,10 +75,4 @@ export async function edgeRoutes(app: ServiceApp, context: ServiceContext<Static
     timeoutMs: context.config.UPSTREAM_TIMEOUT_MS,
     replayTimeoutMs: context.config.DLQ_REPLAY_TIMEOUT_MS,
   });
-
-  app.get('/', { schema: { hide: true } }, async () => ({
-    name: 'Bazaar API gateway',
-    docs: '/docs',
-    services: Object.fromEntries([...options.upstreams.keys()].map((service) => [service, routeTable().filter((r) => r.service === service).map((r) => r.prefix)])),
-  }));
 }

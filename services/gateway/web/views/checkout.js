@@ -1,0 +1,97 @@
+// @ts-check
+import { call } from '../lib/api.js';
+import * as cart from '../lib/cart.js';
+import { fields, h, show } from '../lib/dom.js';
+import { money } from '../lib/format.js';
+import { describe, notify } from '../lib/notice.js';
+import * as session from '../lib/session.js';
+import { priceLines } from './cart.js';
+import { signInFirst } from './parts.js';
+
+/** The payment service's test cards (a simulated processor: no real card is ever charged). */
+export const TEST_CARDS = [
+  ['4242424242424242', 'approved'],
+  ['4000000000000002', 'declined'],
+  ['4000000000009995', 'declined: insufficient funds'],
+  ['4000000000000119', 'fails once, then approved on retry'],
+  ['4000000000000259', 'approved slowly'],
+];
+
+/**
+ * Where to ship and how to pay, then the order is placed and the customer
+ * watches its checkout. One Idempotency-Key per checkout page: pressing
+ * "Place order" again after a lost answer cannot place a second order.
+ * @type {import('../main.js').View}
+ */
+export async function render({ root, signal }) {
+  const signedIn = session.current();
+  if (!signedIn) return show(root, h('h1', {}, 'Checkout'), signInFirst());
+  const lines = cart.lines();
+  if (lines.length === 0) return show(root, h('h1', {}, 'Checkout'), h('p', {}, 'The cart is empty. ', h('a', { href: '#/products' }, 'Find something')));
+  const priced = await priceLines(lines, signal);
+  const total = priced.reduce((sum, line) => sum + line.product.price.amount * line.quantity, 0);
+  const idempotencyKey = crypto.randomUUID();
+  const year = new Date().getFullYear();
+
+  const place = h('button', { type: 'submit' }, `Place order — ${money({ amount: total, currency: priced[0]?.product.price.currency ?? 'EUR' })}`);
+  const form = h(
+    'form',
+    {
+      class: 'checkout',
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const values = fields(form);
+        place.disabled = true;
+        try {
+          const placed = await call('/api/orders', {
+            method: 'POST',
+            headers: { 'idempotency-key': idempotencyKey },
+            body: {
+              items: priced.map(({ product, quantity }) => ({ productId: product.id, quantity })),
+              shippingAddress: { name: values['name'], line1: values['line1'], city: values['city'], postalCode: values['postalCode'], country: (values['country'] ?? '').toUpperCase() },
+              payment: { cardNumber: (values['cardNumber'] ?? '').replaceAll(' ', ''), expMonth: Number(values['expMonth']), expYear: Number(values['expYear']), cvc: values['cvc'] },
+            },
+          });
+          cart.clear();
+          location.hash = `#/orders/${placed.id}`;
+        } catch (error) {
+          notify(describe(error), 'error');
+          place.disabled = false;
+        }
+      },
+    },
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, 'Ship to'),
+      field('Name', { name: 'name', required: true, maxlength: 100, value: signedIn.user.name, autocomplete: 'name' }),
+      field('Address', { name: 'line1', required: true, maxlength: 200, autocomplete: 'address-line1' }),
+      field('City', { name: 'city', required: true, maxlength: 100, autocomplete: 'address-level2' }),
+      field('Postal code', { name: 'postalCode', required: true, maxlength: 20, autocomplete: 'postal-code' }),
+      field('Country (2 letters)', { name: 'country', required: true, minlength: 2, maxlength: 2, pattern: '[A-Za-z]{2}', value: 'DE', autocomplete: 'country' }),
+      h('p', { class: 'muted small' }, 'The simulated carrier does not ship to AQ (Antarctica): try it to watch the checkout compensate.'),
+    ),
+    h(
+      'fieldset',
+      {},
+      h('legend', {}, 'Pay with'),
+      field('Card number', { name: 'cardNumber', required: true, inputmode: 'numeric', autocomplete: 'cc-number', value: '4242424242424242', list: 'test-cards' }),
+      h('datalist', { id: 'test-cards' }, TEST_CARDS.map(([number, label]) => h('option', { value: number }, label))),
+      h(
+        'div',
+        { class: 'row' },
+        field('Month', { name: 'expMonth', type: 'number', min: 1, max: 12, required: true, value: 12, autocomplete: 'cc-exp-month' }),
+        field('Year', { name: 'expYear', type: 'number', min: year, max: year + 20, required: true, value: year + 2, autocomplete: 'cc-exp-year' }),
+        field('CVC', { name: 'cvc', required: true, pattern: '[0-9]{3,4}', value: '123', autocomplete: 'cc-csc' }),
+      ),
+      h('details', {}, h('summary', {}, 'Test cards'), h('ul', {}, TEST_CARDS.map(([number, label]) => h('li', {}, h('code', {}, number), ' — ', label)))),
+    ),
+    place,
+  );
+  show(root, h('h1', {}, 'Checkout'), h('p', {}, `${priced.length} ${priced.length === 1 ? 'product' : 'products'}; prices are fixed when the order is placed.`), form);
+}
+
+/** @param {string} label @param {import('../lib/dom.js').Attributes} attributes */
+function field(label, attributes) {
+  return h('label', {}, h('span', {}, label), h('input', { type: 'text', ...attributes }));
+}

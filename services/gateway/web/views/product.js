@@ -1,0 +1,81 @@
+// @ts-check
+import { call } from '../lib/api.js';
+import * as cart from '../lib/cart.js';
+import { fields, h, show } from '../lib/dom.js';
+import { money } from '../lib/format.js';
+import { describe, notify } from '../lib/notice.js';
+import * as session from '../lib/session.js';
+import { availability, image } from './parts.js';
+
+/**
+ * One product: add it to the cart; an admin also adjusts its stock here.
+ * @type {import('../main.js').View}
+ */
+export async function render(context) {
+  const { root, params, signal } = context;
+  /** @type {import('./parts.js').Product} */
+  const product = await call(`/api/catalog/products/${params[0]}`, { signal });
+  const quantity = h('input', { type: 'number', name: 'quantity', min: 1, max: Math.max(1, Math.min(cart.MAX_QUANTITY, product.available)), value: 1, required: true, 'aria-label': 'Quantity' });
+  const buy = h(
+    'form',
+    {
+      class: 'buy',
+      onsubmit: (event) => {
+        event.preventDefault();
+        try {
+          cart.add(product.id, Number(quantity.value));
+          notify(`${quantity.value} × ${product.name} added to the cart.`);
+        } catch (error) {
+          notify(describe(error), 'error');
+        }
+      },
+    },
+    quantity,
+    h('button', { type: 'submit', disabled: product.available <= 0 }, 'Add to cart'),
+  );
+  show(
+    root,
+    h('p', {}, h('a', { href: `#/products?category=${encodeURIComponent(product.category)}` }, '← ', product.category)),
+    h(
+      'article',
+      { class: 'detail' },
+      image(product),
+      h('div', {}, h('h1', {}, product.name), h('p', { class: 'price large' }, money(product.price)), availability(product.available), h('p', {}, product.description), buy, h('p', { class: 'muted small' }, `SKU ${product.sku}`)),
+    ),
+    session.isAdmin() && stockForm(product, () => render(context)),
+  );
+}
+
+/**
+ * Admin: add or remove units on hand (never below what is reserved: the catalog refuses).
+ * @param {import('./parts.js').Product} product
+ * @param {() => Promise<void>} redraw
+ */
+function stockForm(product, redraw) {
+  return h(
+    'section',
+    { class: 'admin-box' },
+    h('h2', {}, 'Stock'),
+    h('p', { 'data-testid': 'stock' }, `On hand ${product.onHand}, reserved ${product.reserved}, available ${product.available}.`),
+    h(
+      'form',
+      {
+        class: 'inline',
+        onsubmit: async (event) => {
+          event.preventDefault();
+          const { delta, reason } = fields(/** @type {HTMLFormElement} */ (event.target));
+          try {
+            await call(`/api/catalog/products/${product.id}/stock-adjustments`, { method: 'POST', body: { delta: Number(delta), reason } });
+            await redraw();
+            notify('Stock adjusted.');
+          } catch (error) {
+            notify(describe(error), 'error');
+          }
+        },
+      },
+      h('label', {}, 'Change ', h('input', { type: 'number', name: 'delta', required: true, step: 1, 'aria-label': 'Units to add or remove' })),
+      h('label', {}, 'Reason ', h('input', { type: 'text', name: 'reason', required: true, maxlength: 200, value: 'restock' })),
+      h('button', { type: 'submit' }, 'Adjust'),
+    ),
+  );
+}

@@ -1,0 +1,205 @@
+/**
+ * The web app in a real browser (Debian's Chromium via playwright-core) against
+ * the running system (`npm start`'s launcher, every service its own process):
+ * a visitor browses and searches, a customer registers, fills a cart, checks out
+ * and watches the order confirm — or be cancelled with its reason — without
+ * reloading, and an admin sees the saga behind an order, the registry and the
+ * stock. The page's modules are tested nowhere else; no step is skipped without
+ * a browser.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { freePort } from '@bazaar/runtime/ports';
+import { startSystem, stopSystem, type RunningSystem } from '@bazaar/runtime/testing/launcher';
+import { launchChromium, pageProblems } from './fixtures/browser.ts';
+import { cards } from './fixtures/checkout.ts';
+
+const SETTLE_MS = 60_000;
+
+describe('the storefront, in Chromium', () => {
+  let system: RunningSystem;
+  let stateDir: string;
+  let browser: Browser;
+  const admin = { email: 'ops@bazaar.test', password: `Adm-${randomBytes(12).toString('base64url')}` };
+  const customer = { name: 'Grace Hopper', email: `grace-${randomBytes(4).toString('hex')}@bazaar.test`, password: 'cobol-compiler-1959' };
+  let confirmedOrder: string;
+
+  before(async () => {
+    stateDir = await mkdtemp(join(tmpdir(), 'bazaar-e2e-storefront-'));
+    system = await startSystem(stateDir, await freePort(), { env: { BAZAAR_ADMIN_EMAIL: admin.email, BAZAAR_ADMIN_PASSWORD: admin.password } });
+    browser = await launchChromium();
+  });
+
+  after(async () => {
+    await browser?.close();
+    if (system) await stopSystem(system);
+    await rm(stateDir, { recursive: true, force: true });
+  });
+
+  /** A fresh browser profile (its own storage) on the gateway's page. */
+  async function open(path = '/'): Promise<{ page: Page; problems: string[] }> {
+    const context = await browser.newContext({ baseURL: system.gateway });
+    const page = await context.newPage();
+    const problems = pageProblems(page);
+    await page.goto(path);
+    return { page, problems };
+  }
+
+  async function signIn(page: Page, who: { email: string; password: string }) {
+    await page.goto('/#/signin');
+    await page.getByLabel('Email').fill(who.email);
+    await page.getByLabel('Password').fill(who.password);
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+  }
+
+  async function addToCart(page: Page, search: string, name: string, quantity: number) {
+    await page.getByRole('searchbox', { name: 'Search products' }).fill(search);
+    await page.getByRole('searchbox', { name: 'Search products' }).press('Enter');
+    await page.getByRole('link', { name }).click();
+    await page.getByRole('heading', { name, level: 1 }).waitFor();
+    await page.getByLabel('Quantity').fill(String(quantity));
+    await page.getByRole('button', { name: 'Add to cart' }).click();
+    await page.getByText(`${quantity} × ${name} added to the cart.`).waitFor();
+  }
+
+  async function checkOut(page: Page, card: string, country = 'DE'): Promise<string> {
+    await page.goto('/#/checkout');
+    await page.getByLabel('Address').fill('1 Navy Yard');
+    await page.getByLabel('City').fill('Arlington');
+    await page.getByLabel('Postal code').fill('22202');
+    await page.getByLabel('Country (2 letters)').fill(country);
+    await page.getByLabel('Card number').fill(card);
+    await page.getByRole('button', { name: /^Place order/ }).click();
+    await page.waitForURL(/#\/orders\/[0-9a-f-]{36}$/);
+    return page.url().split('/').pop()!;
+  }
+
+  it('serves the page to a browser under a CSP that admits only its own scripts, and JSON to API clients', async () => {
+    const page = await fetch(`${system.gateway}/`, { headers: { accept: 'text/html,application/xhtml+xml,*/*;q=0.8' } });
+    assert.equal(page.status, 200);
+    assert.match(page.headers.get('content-type') ?? '', /^text\/html/);
+    assert.match(page.headers.get('content-security-policy') ?? '', /script-src 'self'(;|$)/);
+    assert.match(await page.text(), /<script type="module" src="\/app\/main\.js">/);
+    const index = await fetch(`${system.gateway}/`, { headers: { accept: 'application/json' } });
+    assert.equal(index.status, 200);
+    assert.equal(((await index.json()) as { docs: string }).docs, '/docs');
+  });
+
+  it('a visitor browses the home page, a category and a search, and opens a product with its picture', async () => {
+    const { page, problems } = await open();
+    await page.getByRole('heading', { name: 'Featured' }).waitFor();
+    assert.equal(await page.locator('article.product').count(), 8, 'the storefront aggregation’s featured products');
+    await page.getByRole('navigation', { name: 'Categories' }).getByRole('link', { name: 'Books' }).click();
+    await page.getByRole('heading', { name: 'Books', level: 1 }).waitFor();
+    assert.equal(await page.getByTestId('result-count').innerText(), '7 products');
+
+    await page.getByRole('searchbox', { name: 'Search products' }).fill('keyboard');
+    await page.getByRole('searchbox', { name: 'Search products' }).press('Enter');
+    await page.getByRole('heading', { name: 'Results for “keyboard”' }).waitFor();
+    assert.deepEqual(await page.locator('article.product h3').allInnerTexts(), ['Mechanical Keyboard']);
+
+    await page.getByRole('link', { name: 'Mechanical Keyboard' }).click();
+    await page.getByRole('heading', { name: 'Mechanical Keyboard', level: 1 }).waitFor();
+    assert.match(await page.locator('.price.large').innerText(), /€129\.00/);
+    const picture = page.locator('.detail img');
+    await picture.waitFor();
+    // The page's image, as the browser decoded it (typed structurally: these tests compile without the DOM library).
+    const width = await picture.evaluate((img) => {
+      const image = img as unknown as { decode(): Promise<void>; naturalWidth: number };
+      return image.decode().then(() => image.naturalWidth);
+    });
+    assert.ok(width > 0, 'the product picture loads');
+    assert.deepEqual(problems, []);
+  });
+
+  it('a customer registers, fills a cart, checks out and watches the order confirm without reloading', async () => {
+    const { page, problems } = await open('/#/register');
+    await page.getByLabel('Name').fill(customer.name);
+    await page.getByLabel('Email').fill(customer.email);
+    await page.getByLabel('Password').fill(customer.password);
+    await page.getByRole('button', { name: 'Create account' }).click();
+    await page.getByRole('button', { name: 'Sign out' }).waitFor();
+
+    await addToCart(page, 'keyboard', 'Mechanical Keyboard', 2);
+    await addToCart(page, 'mouse', 'Wireless Mouse', 1);
+    assert.equal(await page.getByTestId('cart-count').innerText(), '3');
+    await page.getByRole('link', { name: /^Cart/ }).click();
+    assert.equal(await page.getByTestId('cart-total').innerText(), '€297.00', '2 × 129.00 + 39.00');
+
+    await page.evaluate(() => ((globalThis as unknown as { sameDocument?: boolean }).sameDocument = true));
+    confirmedOrder = await checkOut(page, cards.approve);
+    await page.getByTestId('status').getByText('CONFIRMED').waitFor({ timeout: SETTLE_MS });
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { sameDocument?: boolean }).sameDocument), true, 'the status changed in place: no reload');
+    assert.match(await page.getByTestId('tracking').innerText(), /^BZ/);
+    const timeline = await page.getByTestId('timeline').innerText();
+    assert.match(timeline, /placed/i);
+    assert.match(timeline, /confirmed/i);
+    assert.equal(await page.getByTestId('cart-count').count(), 0, 'the cart is empty after the order');
+
+    await page.getByRole('link', { name: 'Orders', exact: true }).click();
+    await page.getByRole('link', { name: confirmedOrder.slice(0, 8) }).waitFor();
+    // The confirmation message arrives through the broker; the inbox shows it once it has.
+    for (const deadline = Date.now() + 20_000; ; ) {
+      await page.goto('/#/inbox');
+      await page.getByRole('heading', { name: 'Inbox' }).waitFor();
+      if ((await page.getByTestId('message').allInnerTexts()).some((text) => text.includes(confirmedOrder.slice(0, 8)) || /confirmed/i.test(text))) break;
+      assert.ok(Date.now() < deadline, `no confirmation in the inbox: ${await page.locator('main').innerText()}`);
+      await page.waitForTimeout(500);
+    }
+    assert.deepEqual(problems, []);
+  });
+
+  it('a declined card ends the order CANCELLED with its reason on the page, and the stock back', async () => {
+    const { page, problems } = await open();
+    await signIn(page, customer);
+    const lamp = async () => {
+      const found = (await (await fetch(`${system.gateway}/api/catalog/products?q=desk+lamp`)).json()) as { items: Array<{ name: string; available: number }> };
+      return found.items[0]!;
+    };
+    const before = await lamp();
+    assert.equal(before.name, 'Desk Lamp');
+    await addToCart(page, 'lamp', 'Desk Lamp', 2);
+    await checkOut(page, cards.decline);
+    await page.getByTestId('status').getByText('CANCELLED').waitFor({ timeout: SETTLE_MS });
+    assert.match(await page.getByTestId('reason').innerText(), /CARD_DECLINED/);
+    assert.equal((await lamp()).available, before.available, 'the reservation released');
+    assert.deepEqual(problems, []);
+  });
+
+  it('an admin sees the saga behind an order, every service in the registry, and adjusts stock', async () => {
+    const { page, problems } = await open();
+    await signIn(page, admin);
+    await page.goto(`/#/orders/${confirmedOrder}`);
+    const saga = page.getByTestId('saga');
+    await saga.waitFor();
+    const steps = await saga.locator('tbody tr').allInnerTexts();
+    for (const step of ['reserve-stock', 'authorize-payment', 'create-shipment', 'capture-payment']) assert.ok(steps.some((row) => row.includes(step)), `${step} in ${steps.join(' | ')}`);
+
+    await page.getByRole('link', { name: 'Operations' }).click();
+    const registry = page.getByTestId('registry');
+    await registry.waitFor();
+    const services = await registry.locator('tbody tr[data-service] td:first-child').allInnerTexts();
+    for (const service of ['identity', 'catalog', 'orders', 'payments', 'shipping', 'notifications']) assert.ok(services.includes(service), `${service} in ${services.join(', ')}`);
+    assert.ok((await registry.locator('.probe.ready').count()) >= 6, 'every instance answers its readiness probe');
+
+    await page.getByRole('searchbox', { name: 'Search products' }).fill('keyboard');
+    await page.getByRole('searchbox', { name: 'Search products' }).press('Enter');
+    await page.getByRole('link', { name: 'Mechanical Keyboard' }).click();
+    const stock = page.getByTestId('stock');
+    assert.equal(await stock.innerText(), 'On hand 23, reserved 0, available 23.', 'two sold to the customer above');
+    await page.getByLabel('Units to add or remove').fill('5');
+    await page.getByRole('button', { name: 'Adjust' }).click();
+    await page.getByText('On hand 28, reserved 0, available 28.').waitFor();
+    await page.getByLabel('Units to add or remove').fill('-1000');
+    await page.getByRole('button', { name: 'Adjust' }).click();
+    await page.getByText(/INSUFFICIENT_STOCK/).waitFor();
+    await page.getByText('On hand 28, reserved 0, available 28.').waitFor();
+    assert.deepEqual(problems.filter((problem) => !problem.includes('status of 409')), [], 'nothing but the refused adjustment');
+  });
+});
