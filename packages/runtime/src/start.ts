@@ -232,6 +232,7 @@ async function main(): Promise<void> {
     '',
     `Bazaar is ready in ${seconds} s.`,
     '',
+    `  storefront      ${gateway}/   (shop, check out with a test card, watch the order; sign in as the admin below for operations)`,
     `  API gateway     ${gateway}`,
     `  API docs        ${gateway}/docs`,
     `  products        ${gateway}/api/catalog/products`,
