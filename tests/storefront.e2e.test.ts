@@ -172,6 +172,38 @@ describe('the storefront, in Chromium', () => {
     assert.deepEqual(problems, []);
   });
 
+  it('renews an expired access token with the refresh token, and signs the tab out when the refresh token was already used', async () => {
+    const { page, problems } = await open();
+    await signIn(page, customer);
+    type Tokens = { accessToken: string; refreshToken: string };
+    // The page's sessionStorage, typed structurally (these tests compile without the DOM library).
+    const stored = () => page.evaluate(() => JSON.parse((globalThis as unknown as { sessionStorage: { getItem(key: string): string } }).sessionStorage.getItem('bazaar.session')) as Tokens);
+    const store = (tokens: Tokens) =>
+      page.evaluate((next) => {
+        const storage = (globalThis as unknown as { sessionStorage: { getItem(key: string): string; setItem(key: string, value: string): void } }).sessionStorage;
+        storage.setItem('bazaar.session', JSON.stringify({ ...JSON.parse(storage.getItem('bazaar.session')), ...next }));
+      }, tokens);
+    const signedIn = await stored();
+    const unusable = `${signedIn.accessToken.slice(0, -6)}AAAAAA`;
+    await store({ ...signedIn, accessToken: unusable });
+
+    await page.goto('/#/orders');
+    // The orders page draws its heading with its list, after the call (the home page before it lists orders too).
+    await page.getByRole('heading', { name: 'Your orders' }).waitFor();
+    await page.getByRole('link', { name: confirmedOrder.slice(0, 8) }).waitFor();
+    const renewed = await stored();
+    assert.notEqual(renewed.accessToken, unusable, 'a new access token');
+    assert.notEqual(renewed.refreshToken, signedIn.refreshToken, 'the refresh token rotated');
+
+    // The first refresh token again: identity takes reuse for theft and revokes the whole family.
+    await store({ accessToken: unusable, refreshToken: signedIn.refreshToken });
+    await page.goto('/#/inbox');
+    await page.getByRole('heading', { name: 'Please sign in again' }).waitFor();
+    await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sign in' }).waitFor();
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('bazaar.session')), null, 'the tab forgot the tokens');
+    assert.deepEqual(problems.filter((problem) => !problem.includes('status of 401')), [], 'nothing but the refused calls');
+  });
+
   it('an admin sees the saga behind an order, every service in the registry, and adjusts stock', async () => {
     const { page, problems } = await open();
     await signIn(page, admin);

@@ -7,8 +7,8 @@
 import * as cart from './lib/cart.js';
 import { h, show } from './lib/dom.js';
 import * as session from './lib/session.js';
-import { signOut } from './lib/api.js';
-import { clearNotice } from './lib/notice.js';
+import { ApiError, signOut } from './lib/api.js';
+import { clearNotice, describe } from './lib/notice.js';
 
 /**
  * A view draws itself into `root`; `signal` aborts when the customer leaves it.
@@ -51,7 +51,12 @@ async function route() {
       await view.render({ root, params: match.slice(1), query, signal: controller.signal });
     } catch (error) {
       if (controller.signal.aborted) return;
-      show(root, h('h1', {}, 'Something went wrong'), h('p', { class: 'error' }, error instanceof Error ? error.message : String(error)));
+      if (error instanceof ApiError && error.status === 401) {
+        // The access token was refused and could not be renewed: the session is over.
+        show(root, h('h1', {}, 'Please sign in again'), h('p', {}, 'Your session has ended. ', h('a', { href: `#/signin?next=${encodeURIComponent(path)}` }, 'Sign in'), ' to go on.'));
+        return;
+      }
+      show(root, h('h1', {}, 'Something went wrong'), h('p', { class: 'error' }, describe(error)));
     }
     return;
   }
