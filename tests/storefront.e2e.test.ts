@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
+import { clearFault, setFault } from '@bazaar/chassis/faults';
 import { freePort } from '@bazaar/runtime/ports';
 import { startSystem, stopSystem, type RunningSystem } from '@bazaar/runtime/testing/launcher';
 import { launchChromium, pageProblems } from './fixtures/browser.ts';
@@ -31,7 +32,8 @@ describe('the storefront, in Chromium', () => {
 
   before(async () => {
     stateDir = await mkdtemp(join(tmpdir(), 'bazaar-e2e-storefront-'));
-    system = await startSystem(stateDir, await freePort(), { env: { BAZAAR_ADMIN_EMAIL: admin.email, BAZAAR_ADMIN_PASSWORD: admin.password } });
+    // With the local trace console, as `npm start` runs by default: the order page links to the checkout's trace.
+    system = await startSystem(stateDir, await freePort(), { env: { BAZAAR_ADMIN_EMAIL: admin.email, BAZAAR_ADMIN_PASSWORD: admin.password, BAZAAR_TRACE_CONSOLE: 'on' } });
     browser = await launchChromium();
   });
 
@@ -142,6 +144,22 @@ describe('the storefront, in Chromium', () => {
     assert.match(timeline, /confirmed/i);
     assert.equal(await page.getByTestId('cart-count').count(), 0, 'the cart is empty after the order');
 
+    // The checkout's trace in the trace console: the placement and the saga's messages, across the services.
+    const [consolePage] = await Promise.all([page.context().waitForEvent('page'), page.getByTestId('trace-link').click()]);
+    const expected = ['catalog', 'gateway', 'orders', 'payments', 'shipping'];
+    let seen: string[] = [];
+    for (const deadline = Date.now() + 30_000; ; ) {
+      await consolePage.waitForLoadState();
+      const rows = consolePage.locator('#detail .row .label .chip');
+      await rows.first().waitFor({ timeout: 2_000 }).catch(() => {}); // not exported yet: reload below
+      seen = [...new Set(await rows.allInnerTexts())].sort();
+      if (expected.every((service) => seen.includes(service))) break;
+      assert.ok(Date.now() < deadline, `the checkout's trace spans ${seen.join(', ')}; expected ${expected.join(', ')}`);
+      await consolePage.waitForTimeout(1_000); // services export every second
+      await consolePage.reload();
+    }
+    await consolePage.close();
+
     await page.getByRole('link', { name: 'Orders', exact: true }).click();
     await page.getByRole('link', { name: confirmedOrder.slice(0, 8) }).waitFor();
     // The confirmation message arrives through the broker; the inbox shows it once it has.
@@ -202,6 +220,29 @@ describe('the storefront, in Chromium', () => {
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sign in' }).waitFor();
     assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('bazaar.session')), null, 'the tab forgot the tokens');
     assert.deepEqual(problems.filter((problem) => !problem.includes('status of 401')), [], 'nothing but the refused calls');
+  });
+
+  it('keeps the shop open while orders fails, and says what is missing', async () => {
+    const orders = system.instances.orders?.[0]?.url;
+    assert.ok(orders, 'the orders instance');
+    const { page, problems } = await open();
+    await signIn(page, customer);
+    await page.getByRole('heading', { name: 'Your recent orders' }).waitFor();
+    await setFault(orders, { errorRate: 1, from: 'gateway', forMs: 60_000 });
+    try {
+      await page.goto('/#/products');
+      await page.goto('/#/');
+      await page.getByText(/Part of the store is unavailable right now \(orders: /).waitFor();
+      assert.equal(await page.locator('article.product').count(), 8, 'the products still show');
+      await page.getByText('Your orders cannot be shown right now.').waitFor();
+      await page.goto('/#/orders');
+      await page.getByRole('heading', { name: 'Something went wrong' }).waitFor();
+      assert.match(await page.locator('main').innerText(), /\[(UPSTREAM_UNAVAILABLE|UPSTREAM_CIRCUIT_OPEN|SERVICE_UNAVAILABLE)\]/, 'the failure as the gateway named it');
+      await addToCart(page, 'mouse', 'Wireless Mouse', 1);
+    } finally {
+      await clearFault(orders);
+    }
+    assert.deepEqual(problems.filter((problem) => !/status of 50[23]/.test(problem)), [], 'nothing but the failed calls');
   });
 
   it('an admin sees the saga behind an order, every service in the registry, and adjusts stock', async () => {

@@ -68,8 +68,9 @@ const module: ServiceModule<typeof Config> = {
 
 const caller = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex') };
 let app: ServiceApp | undefined;
-let traced: { status: number; requestId: unknown };
-let untraced: { status: number };
+let traced: { status: number; requestId: unknown; traceresponse: unknown };
+let untraced: { status: number; traceresponse: unknown };
+let unsampled: { status: number; traceresponse: unknown };
 
 before(async () => {
   await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
@@ -80,10 +81,13 @@ before(async () => {
 
   const first = await request(`${base}/api/probe/ping`, { headers: { traceparent: `00-${caller.traceId}-${caller.spanId}-01` } });
   await first.body.dump();
-  traced = { status: first.statusCode, requestId: first.headers['x-request-id'] };
+  traced = { status: first.statusCode, requestId: first.headers['x-request-id'], traceresponse: first.headers['traceresponse'] };
   const second = await request(`${base}/api/probe/ping`);
   await second.body.dump();
-  untraced = { status: second.statusCode };
+  untraced = { status: second.statusCode, traceresponse: second.headers['traceresponse'] };
+  const third = await request(`${base}/api/probe/ping`, { headers: { traceparent: `00-${randomBytes(16).toString('hex')}-${caller.spanId}-00` } });
+  await third.body.dump();
+  unsampled = { status: third.statusCode, traceresponse: third.headers['traceresponse'] };
 
   // As runService does: close the listener (every server span has ended), then flush the exporter.
   await app.close();
@@ -112,6 +116,7 @@ describe('tracing over OTLP/HTTP', () => {
     assert.equal(attribute(span.resource, 'service.name')?.stringValue, 'probe');
     assert.equal(Number(attribute(span.attributes, 'http.response.status_code')?.intValue), 200);
     assert.equal(attribute(span.attributes, 'url.path')?.stringValue, '/api/probe/ping');
+    assert.equal(traced.traceresponse, `00-${caller.traceId}-${span.spanId}-01`, 'the answer names the trace and the span that served it (traceresponse)');
   });
 
   it('exports a root span for a request that arrives without traceparent', () => {
@@ -123,5 +128,12 @@ describe('tracing over OTLP/HTTP', () => {
     assert.ok(!root.parentSpanId, 'a root span has no parent');
     assert.equal(root.kind, SPAN_KIND_SERVER);
     assert.equal(Number(attribute(root.attributes, 'http.response.status_code')?.intValue), 200);
+    assert.equal(untraced.traceresponse, `00-${root.traceId}-${root.spanId}-01`);
+  });
+
+  it('names no trace in the answer to a caller that did not sample it (nothing recorded to look up)', () => {
+    assert.equal(unsampled.status, 200);
+    assert.equal(unsampled.traceresponse, undefined);
+    assert.equal(received.length, 2, 'only the two sampled requests were recorded');
   });
 });

@@ -66,7 +66,8 @@ const headerGetter = {
 /**
  * Runs `handle` inside a server span continued from the caller's `traceparent`,
  * with the request's context (correlation id) attached. The span ends when the
- * response has been written.
+ * response has been written. A recorded span is named to the caller in the
+ * answer's `traceresponse` header.
  */
 export function withServerSpan(req: IncomingMessage, res: ServerResponse, request: RequestContext, handle: (span: Span) => void): void {
   const root = context.active();
@@ -74,6 +75,9 @@ export function withServerSpan(req: IncomingMessage, res: ServerResponse, reques
   const span = tracer().startSpan(req.method ?? 'GET', { kind: SpanKind.SERVER }, parent);
   if (span.isRecording()) {
     span.setAttributes({ 'http.request.method': req.method ?? '', 'url.path': (req.url ?? '').split('?')[0] ?? '' });
+    // W3C Trace Context Level 2: the caller learns which trace its request is, to look it up.
+    const { traceId, spanId } = span.spanContext();
+    res.setHeader('traceresponse', `00-${traceId}-${spanId}-01`);
     res.once('close', () => {
       span.setAttribute('http.response.status_code', res.statusCode);
       if (res.statusCode >= 500) span.setStatus({ code: SpanStatusCode.ERROR });

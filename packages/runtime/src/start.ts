@@ -193,6 +193,7 @@ async function main(): Promise<void> {
     // Services sit behind the gateway on loopback: believe its X-Forwarded-For, so per-client
     // limits (login throttling) see the real client, not the gateway.
     if (name !== 'gateway') env['TRUST_PROXY'] = 'loopback';
+    if (name === 'gateway' && traceConsole) env['TRACE_CONSOLE_URL'] = traceConsole.url;
     if (databaseUrls[name]) env['DATABASE_URL'] = databaseUrls[name];
     for (const dependency of name === 'gateway' ? serviceNames.filter((n) => n !== 'gateway') : topology[name].dependsOn) {
       env[serviceUrlVariable(dependency)] = urls[dependency];

@@ -62,7 +62,7 @@ export function createGatewayService(): ServiceModule<typeof GatewayConfig> {
       });
       installRegistryRoutes(app, { discovery: context.discovery, upstreams });
       installStorefrontRoutes(app, { upstreams, partTimeoutMs: config.STOREFRONT_PART_TIMEOUT_MS });
-      await installWebRoutes(app, { upstreams });
+      await installWebRoutes(app, { upstreams, traceConsoleUrl: config.TRACE_CONSOLE_URL });
       aggregator = new OpenApiAggregator([...upstreams.values()], log);
       aggregator.start();
     },

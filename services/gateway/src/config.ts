@@ -29,6 +29,8 @@ export const GatewayConfig = extendConfig({
   SLOW_REQUEST_MS: Type.Integer({ minimum: 0, default: 1_000 }),
   /** Time each service gets to replay its whole dead-letter queue (`POST /api/admin/dlq/replay`); other admin calls use UPSTREAM_TIMEOUT_MS. */
   DLQ_REPLAY_TIMEOUT_MS: Type.Integer({ minimum: 100, default: 60_000 }),
+  /** Where people look at traces (the local trace console under npm start): the web app links an order to its checkout's trace there. */
+  TRACE_CONSOLE_URL: Type.Optional(Type.String({ format: 'uri', pattern: '^https?://' })),
   /** Keep-alive connections per upstream. */
   UPSTREAM_CONNECTIONS: Type.Integer({ minimum: 1, default: 128 }),
 });

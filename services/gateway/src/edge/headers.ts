@@ -11,7 +11,7 @@ export const apiSecurityHeaders: Readonly<Record<string, string>> = {
   // No Strict-Transport-Security: browsers ignore it over plain HTTP; whatever terminates TLS in front sets it.
 };
 
-export const corsExposedHeaders = 'x-request-id, etag, location, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset, ratelimit-policy, x-cache, age';
+export const corsExposedHeaders = 'x-request-id, etag, location, retry-after, ratelimit-limit, ratelimit-remaining, ratelimit-reset, ratelimit-policy, x-cache, age, traceresponse';
 
 /** CORS response headers for an allowed `origin` on a simple or actual request; none otherwise. */
 export function corsHeaders(origin: string | undefined, allowed: ReadonlySet<string>): Record<string, string> | undefined {
@@ -28,4 +28,6 @@ export function corsHeaders(origin: string | undefined, allowed: ReadonlySet<str
 export const hopByHop: ReadonlySet<string> = new Set([
   'connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection',
   'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'content-length',
+  // The gateway names its own span, the trace's root (a cached answer's would name an old trace).
+  'traceresponse',
 ]);

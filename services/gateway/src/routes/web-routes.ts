@@ -16,6 +16,8 @@ export function isWebAsset(url: string): boolean {
 
 export interface WebRoutesOptions {
   upstreams: ReadonlyMap<ServiceName, UpstreamClient>;
+  /** Where traces can be seen, if anywhere: the index names it, and the web app links orders to it. */
+  traceConsoleUrl?: string | undefined;
 }
 
 /**
@@ -45,6 +47,7 @@ export async function installWebRoutes(app: ServiceApp, options: WebRoutesOption
       name: 'Bazaar API gateway',
       app: '/',
       docs: '/docs',
+      ...(options.traceConsoleUrl ? { traces: options.traceConsoleUrl } : {}),
       services: Object.fromEntries([...options.upstreams.keys()].map((service) => [service, routeTable().filter((r) => r.service === service).map((r) => r.prefix)])),
     };
   });

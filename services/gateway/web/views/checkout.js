@@ -1,10 +1,11 @@
 // @ts-check
-import { call } from '../lib/api.js';
+import { send } from '../lib/api.js';
 import * as cart from '../lib/cart.js';
 import { fields, h, show } from '../lib/dom.js';
 import { money } from '../lib/format.js';
 import { describe, notify } from '../lib/notice.js';
 import * as session from '../lib/session.js';
+import { rememberTrace, traceOf } from '../lib/traces.js';
 import { priceLines } from './cart.js';
 import { signInFirst } from './parts.js';
 
@@ -43,7 +44,7 @@ export async function render({ root, signal }) {
         const values = fields(form);
         place.disabled = true;
         try {
-          const placed = await call('/api/orders', {
+          const answer = await send('/api/orders', {
             method: 'POST',
             headers: { 'idempotency-key': idempotencyKey },
             body: {
@@ -52,6 +53,9 @@ export async function render({ root, signal }) {
               payment: { cardNumber: (values['cardNumber'] ?? '').replaceAll(' ', ''), expMonth: Number(values['expMonth']), expYear: Number(values['expYear']), cvc: values['cvc'] },
             },
           });
+          const placed = await answer.json();
+          const trace = traceOf(answer);
+          if (trace) rememberTrace(placed.id, trace);
           cart.clear();
           location.hash = `#/orders/${placed.id}`;
         } catch (error) {

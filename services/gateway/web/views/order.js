@@ -5,6 +5,7 @@ import { dateTime, money, time } from '../lib/format.js';
 import { describe, notify } from '../lib/notice.js';
 import * as session from '../lib/session.js';
 import { readEvents } from '../lib/sse.js';
+import { traceConsole, traceOfOrder } from '../lib/traces.js';
 import { signInFirst, statusBadge } from './parts.js';
 
 /** @typedef {{ id: string, status: string, items: { productId: string, name: string, quantity: number, unitPrice: import('../lib/format.js').Money, lineTotal: import('../lib/format.js').Money }[], total: import('../lib/format.js').Money, shippingAddress: Record<string, string>, payment: { brand: string, last4: string }, reason?: string, code?: string, trackingNumber?: string, placedAt: string, updatedAt: string, timeline: { at: string, event: string, detail?: string }[] }} OrderView */
@@ -57,10 +58,23 @@ async function orderParts(order, signal) {
       `Placed ${dateTime(order.placedAt)} · ship to ${order.shippingAddress['name']}, ${order.shippingAddress['city']} (${order.shippingAddress['country']}) · ${order.payment.brand} •••• ${order.payment.last4}`,
     ),
     order.status === 'PENDING' && h('button', { type: 'button', class: 'secondary', onclick: () => void cancel(order.id) }, 'Cancel order'),
+    await traceLink(order.id),
     h('h2', {}, 'Timeline'),
     h('ol', { class: 'timeline', 'data-testid': 'timeline' }, order.timeline.map((entry) => h('li', {}, h('time', { datetime: entry.at }, time(entry.at)), ' ', h('strong', {}, entry.event), entry.detail && ` — ${entry.detail}`))),
     session.isAdmin() && (await sagaPart(order.id, signal)),
   ];
+}
+
+/**
+ * The checkout's distributed trace, when this tab placed the order and traces are kept
+ * somewhere to see: the gateway, every service and the saga's messages in one waterfall.
+ * @param {string} orderId
+ */
+async function traceLink(orderId) {
+  const trace = traceOfOrder(orderId);
+  const where = trace && (await traceConsole());
+  if (!trace || !where) return null;
+  return h('p', {}, h('a', { href: `${where}/#${trace}`, target: '_blank', rel: 'noopener', 'data-testid': 'trace-link' }, 'See this checkout’s trace'), h('span', { class: 'muted' }, ' — every service and message it went through'));
 }
 
 /** @param {string} id */
