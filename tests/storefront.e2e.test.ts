@@ -72,7 +72,7 @@ describe('the storefront, in Chromium', () => {
 
   async function checkOut(page: Page, card: string, country = 'DE'): Promise<string> {
     await page.goto('/#/checkout');
-    await page.getByLabel('Address').fill('1 Navy Yard');
+    await page.getByLabel('Address', { exact: true }).fill('1 Navy Yard');
     await page.getByLabel('City').fill('Arlington');
     await page.getByLabel('Postal code').fill('22202');
     await page.getByLabel('Country (2 letters)').fill(country);
@@ -183,6 +183,9 @@ describe('the storefront, in Chromium', () => {
     const before = await lamp();
     assert.equal(before.name, 'Desk Lamp');
     await addToCart(page, 'lamp', 'Desk Lamp', 2);
+    await page.goto('/#/checkout');
+    assert.equal(await page.getByLabel('Address', { exact: true }).inputValue(), '1 Navy Yard', 'the first order’s address, saved to the account, comes first');
+    assert.equal(await page.getByLabel('Save this address to my account').isChecked(), false, 'an account with addresses saves a new one only when asked');
     await checkOut(page, cards.decline);
     await page.getByTestId('status').getByText('CANCELLED').waitFor({ timeout: SETTLE_MS });
     assert.match(await page.getByTestId('reason').innerText(), /CARD_DECLINED/);
@@ -274,5 +277,47 @@ describe('the storefront, in Chromium', () => {
     await page.getByText(/INSUFFICIENT_STOCK/).waitFor();
     await page.getByText('On hand 28, reserved 0, available 28.').waitFor();
     assert.deepEqual(problems.filter((problem) => !problem.includes('status of 409')), [], 'nothing but the refused adjustment');
+  });
+
+  it('an admin creates a product, edits it unless someone else changed it first, and takes it off sale', async () => {
+    const { page, problems } = await open();
+    await signIn(page, admin);
+    await page.goto('/#/products');
+    await page.getByRole('link', { name: 'New product' }).click();
+    await page.getByLabel('SKU').fill('TST-501');
+    await page.getByLabel('Name').fill('Analytical Engine Model');
+    await page.getByLabel('Description').fill('A brass model of Babbage’s engine.');
+    await page.getByLabel('Price (EUR)').fill('249.9');
+    await page.getByLabel('Category').selectOption('home');
+    await page.getByLabel('Stock on hand').fill('4');
+    await page.getByRole('button', { name: 'Create product' }).click();
+    await page.getByRole('heading', { name: 'Analytical Engine Model', level: 1 }).waitFor();
+    assert.equal(await page.locator('.price.large').innerText(), '€249.90');
+    assert.equal(await page.getByTestId('stock').innerText(), 'On hand 4, reserved 0, available 4.');
+    const id = page.url().split('/').pop()!;
+
+    // Someone else renames it while this page shows version 1: saving is refused, not a lost update.
+    const login = await (await fetch(`${system.gateway}/api/identity/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(admin) })).json() as { accessToken: string };
+    const elsewhere = await fetch(`${system.gateway}/api/catalog/products/${id}`, { method: 'PATCH', headers: { 'content-type': 'application/json', authorization: `Bearer ${login.accessToken}` }, body: JSON.stringify({ name: 'Difference Engine Model' }) });
+    assert.equal(elsewhere.status, 200);
+    await page.getByLabel('Price (EUR)').fill('199');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText(/PRECONDITION_FAILED/).waitFor();
+
+    await page.reload();
+    await page.getByRole('heading', { name: 'Difference Engine Model', level: 1 }).waitFor();
+    await page.getByLabel('Price (EUR)').fill('199');
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Product saved.').waitFor();
+    assert.equal(await page.locator('.price.large').innerText(), '€199.00');
+
+    await page.getByLabel(/On sale/).uncheck();
+    await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByText('Product saved.').waitFor();
+    const found = (await (await fetch(`${system.gateway}/api/catalog/products?q=engine+model`, { headers: { 'cache-control': 'no-cache' } })).json()) as { total: number };
+    assert.equal(found.total, 0, 'off sale: not in the shop');
+    await page.getByTestId('off-sale').waitFor();
+    assert.equal(await page.getByRole('button', { name: 'Add to cart' }).isDisabled(), true, 'and not to be bought from its page');
+    assert.deepEqual(problems.filter((problem) => !problem.includes('status of 412')), [], 'nothing but the refused save');
   });
 });

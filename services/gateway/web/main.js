@@ -28,6 +28,7 @@ const routes = [
   [/^\/inbox$/, () => import('./views/inbox.js')],
   [/^\/(signin|register)$/, () => import('./views/account.js')],
   [/^\/admin$/, () => import('./views/admin.js')],
+  [/^\/admin\/products\/new$/, () => import('./views/product-admin.js')],
 ];
 
 const root = /** @type {HTMLElement} */ (document.getElementById('view'));

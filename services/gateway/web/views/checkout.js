@@ -1,5 +1,5 @@
 // @ts-check
-import { send } from '../lib/api.js';
+import { call, send } from '../lib/api.js';
 import * as cart from '../lib/cart.js';
 import { fields, h, show } from '../lib/dom.js';
 import { money } from '../lib/format.js';
@@ -29,7 +29,9 @@ export async function render({ root, signal }) {
   if (!signedIn) return show(root, h('h1', {}, 'Checkout'), signInFirst());
   const lines = cart.lines();
   if (lines.length === 0) return show(root, h('h1', {}, 'Checkout'), h('p', {}, 'The cart is empty. ', h('a', { href: '#/products' }, 'Find something')));
-  const priced = await priceLines(lines, signal);
+  /** @type {[Awaited<ReturnType<typeof priceLines>>, { addresses: Address[] }]} */
+  const [priced, me] = await Promise.all([priceLines(lines, signal), call('/api/identity/me', { signal })]);
+  const saved = me.addresses[0];
   const total = priced.reduce((sum, line) => sum + line.product.price.amount * line.quantity, 0);
   const idempotencyKey = crypto.randomUUID();
   const year = new Date().getFullYear();
@@ -58,6 +60,7 @@ export async function render({ root, signal }) {
           if (trace) rememberTrace(placed.id, trace);
           cart.clear();
           location.hash = `#/orders/${placed.id}`;
+          if (values['remember'] === 'on') void rememberAddress(values);
         } catch (error) {
           notify(describe(error), 'error');
           place.disabled = false;
@@ -68,11 +71,23 @@ export async function render({ root, signal }) {
       'fieldset',
       {},
       h('legend', {}, 'Ship to'),
-      field('Name', { name: 'name', required: true, maxlength: 100, value: signedIn.user.name, autocomplete: 'name' }),
-      field('Address', { name: 'line1', required: true, maxlength: 200, autocomplete: 'address-line1' }),
-      field('City', { name: 'city', required: true, maxlength: 100, autocomplete: 'address-level2' }),
-      field('Postal code', { name: 'postalCode', required: true, maxlength: 20, autocomplete: 'postal-code' }),
-      field('Country (2 letters)', { name: 'country', required: true, minlength: 2, maxlength: 2, pattern: '[A-Za-z]{2}', value: 'DE', autocomplete: 'country' }),
+      me.addresses.length > 0 &&
+        h(
+          'label',
+          {},
+          h('span', {}, 'Saved addresses'),
+          h(
+            'select',
+            { name: 'saved', onchange: (event) => fill(form, me.addresses[Number(/** @type {HTMLSelectElement} */ (event.target).value)]) },
+            me.addresses.map((address, i) => h('option', { value: i }, `${address.label ? `${address.label}: ` : ''}${address.name}, ${address.line1}, ${address.city} (${address.country})`)),
+          ),
+        ),
+      field('Name', { name: 'name', required: true, maxlength: 100, value: saved?.name ?? signedIn.user.name, autocomplete: 'name' }),
+      field('Address', { name: 'line1', required: true, maxlength: 200, value: saved?.line1, autocomplete: 'address-line1' }),
+      field('City', { name: 'city', required: true, maxlength: 100, value: saved?.city, autocomplete: 'address-level2' }),
+      field('Postal code', { name: 'postalCode', required: true, maxlength: 20, value: saved?.postalCode, autocomplete: 'postal-code' }),
+      field('Country (2 letters)', { name: 'country', required: true, minlength: 2, maxlength: 2, pattern: '[A-Za-z]{2}', value: saved?.country ?? 'DE', autocomplete: 'country' }),
+      h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'remember', checked: me.addresses.length === 0 }), ' Save this address to my account'),
       h('p', { class: 'muted small' }, 'The simulated carrier does not ship to AQ (Antarctica): try it to watch the checkout compensate.'),
     ),
     h(
@@ -93,6 +108,33 @@ export async function render({ root, signal }) {
     place,
   );
   show(root, h('h1', {}, 'Checkout'), h('p', {}, `${priced.length} ${priced.length === 1 ? 'product' : 'products'}; prices are fixed when the order is placed.`), form);
+}
+
+/** @typedef {{ id: string, label?: string, name: string, line1: string, city: string, postalCode: string, country: string }} Address */
+
+/** Put a saved address in the form's fields. @param {HTMLFormElement} form @param {Address | undefined} address */
+function fill(form, address) {
+  if (!address) return;
+  for (const name of /** @type {const} */ (['name', 'line1', 'city', 'postalCode', 'country'])) {
+    const input = form.elements.namedItem(name);
+    if (input instanceof HTMLInputElement) input.value = address[name];
+  }
+}
+
+/**
+ * Keep the address the order went to, unless it is saved already; the order is placed
+ * whatever happens here (an account holds a limited number of addresses).
+ * @param {Record<string, string>} values
+ */
+async function rememberAddress(values) {
+  const address = { name: values['name'], line1: values['line1'], city: values['city'], postalCode: values['postalCode'], country: (values['country'] ?? '').toUpperCase() };
+  try {
+    const { addresses } = await call('/api/identity/me');
+    const known = addresses.some((/** @type {Address} */ a) => a.name === address.name && a.line1 === address.line1 && a.city === address.city && a.postalCode === address.postalCode && a.country === address.country);
+    if (!known) await call('/api/identity/me/addresses', { method: 'POST', body: address });
+  } catch (error) {
+    notify(`The order is placed; the address was not saved: ${describe(error)}`, 'error');
+  }
 }
 
 /** @param {string} label @param {import('../lib/dom.js').Attributes} attributes */

@@ -3,7 +3,7 @@
 import { h } from '../lib/dom.js';
 import { dateTime, money } from '../lib/format.js';
 
-/** @typedef {{ id: string, sku: string, name: string, description: string, price: import('../lib/format.js').Money, category: string, images: string[], available: number, onHand: number, reserved: number, version: number }} Product */
+/** @typedef {{ id: string, sku: string, name: string, description: string, price: import('../lib/format.js').Money, category: string, images: string[], active: boolean, available: number, onHand: number, reserved: number, version: number }} Product */
 /** @typedef {{ id: string, status: 'PENDING' | 'CONFIRMED' | 'CANCELLED', total: import('../lib/format.js').Money, itemCount: number, placedAt: string }} OrderSummary */
 
 /** @param {Product} product */

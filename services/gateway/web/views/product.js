@@ -6,6 +6,7 @@ import { money } from '../lib/format.js';
 import { describe, notify } from '../lib/notice.js';
 import * as session from '../lib/session.js';
 import { availability, image } from './parts.js';
+import { editForm } from './product-admin.js';
 
 /**
  * One product: add it to the cart; an admin also adjusts its stock here.
@@ -31,7 +32,7 @@ export async function render(context) {
       },
     },
     quantity,
-    h('button', { type: 'submit', disabled: product.available <= 0 }, 'Add to cart'),
+    h('button', { type: 'submit', disabled: product.available <= 0 || !product.active }, 'Add to cart'),
   );
   show(
     root,
@@ -40,9 +41,10 @@ export async function render(context) {
       'article',
       { class: 'detail' },
       image(product),
-      h('div', {}, h('h1', {}, product.name), h('p', { class: 'price large' }, money(product.price)), availability(product.available), h('p', {}, product.description), buy, h('p', { class: 'muted small' }, `SKU ${product.sku}`)),
+      h('div', {}, h('h1', {}, product.name), h('p', { class: 'price large' }, money(product.price)), product.active ? availability(product.available) : h('p', { class: 'stock out', 'data-testid': 'off-sale' }, 'No longer sold'), h('p', {}, product.description), buy, h('p', { class: 'muted small' }, `SKU ${product.sku}`)),
     ),
     session.isAdmin() && stockForm(product, () => render(context)),
+    session.isAdmin() && (await editForm(product, signal, () => render(context))),
   );
 }
 

@@ -1,6 +1,7 @@
 // @ts-check
 import { call } from '../lib/api.js';
 import { h, show } from '../lib/dom.js';
+import * as session from '../lib/session.js';
 import { pager, productCard } from './parts.js';
 
 const PAGE_SIZE = 12;
@@ -28,6 +29,7 @@ export async function render({ root, query, signal }) {
   show(
     root,
     h('h1', {}, heading),
+    session.isAdmin() && h('p', {}, h('a', { class: 'button', href: '#/admin/products/new' }, 'New product')),
     h(
       'nav',
       { class: 'chips', 'aria-label': 'Categories' },

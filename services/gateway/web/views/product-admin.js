@@ -1,0 +1,105 @@
+// @ts-check
+/** Admin: create a product, and edit one (name, description, price, category, active). */
+import { call, send } from '../lib/api.js';
+import { fields, h, show } from '../lib/dom.js';
+import { majorUnits, minorUnits } from '../lib/format.js';
+import { describe, notify } from '../lib/notice.js';
+
+
+/** @param {AbortSignal} signal @returns {Promise<Array<{ slug: string, name: string }>>} */
+async function categories(signal) {
+  return (await call('/api/catalog/categories', { signal })).items;
+}
+
+/** @param {Array<{ slug: string, name: string }>} list @param {string} [selected] */
+function categorySelect(list, selected) {
+  return h('select', { name: 'category', required: true }, list.map((c) => h('option', { value: c.slug, selected: c.slug === selected }, c.name)));
+}
+
+/** @param {string} label @param {HTMLElement} input */
+function field(label, input) {
+  return h('label', {}, h('span', {}, label), input);
+}
+
+/**
+ * The edit form of a product page; `If-Match` carries the version shown, so a change
+ * made meanwhile by someone else is refused (412) rather than overwritten.
+ * @param {import('./parts.js').Product} product @param {AbortSignal} signal @param {() => Promise<void>} redraw
+ */
+export async function editForm(product, signal, redraw) {
+  const list = await categories(signal);
+  const form = h(
+    'form',
+    {
+      class: 'checkout',
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const values = fields(form);
+        const amount = minorUnits(values['price'] ?? '');
+        if (amount === undefined) return notify('The price is a number with at most two decimals, e.g. 12.50', 'error');
+        try {
+          await send(`/api/catalog/products/${product.id}`, {
+            method: 'PATCH',
+            headers: { 'if-match': `W/"${product.id}-${product.version}"` },
+            body: { name: values['name'], description: values['description'] ?? '', price: { amount, currency: product.price.currency }, category: values['category'], active: values['active'] === 'on' },
+          });
+          await redraw();
+          notify('Product saved.');
+        } catch (error) {
+          notify(describe(error), 'error');
+        }
+      },
+    },
+    field('Name', h('input', { name: 'name', required: true, maxlength: 200, value: product.name })),
+    field('Description', h('textarea', { name: 'description', maxlength: 5000, rows: 3 }, product.description)),
+    field(`Price (${product.price.currency})`, h('input', { name: 'price', required: true, inputmode: 'decimal', value: majorUnits(product.price.amount) })),
+    field('Category', categorySelect(list, product.category)),
+    h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'active', checked: product.active }), ' On sale (unchecked: deactivated, hidden from the shop)'),
+    h('button', { type: 'submit' }, 'Save'),
+  );
+  return h('section', { class: 'admin-box' }, h('h2', {}, 'Edit product'), form);
+}
+
+/**
+ * `#/admin/products/new`: a product with its SKU, price, category and first stock.
+ * @type {import('../main.js').View}
+ */
+export async function render({ root, signal }) {
+  const list = await categories(signal);
+  const form = h(
+    'form',
+    {
+      class: 'checkout',
+      onsubmit: async (event) => {
+        event.preventDefault();
+        const values = fields(form);
+        const amount = minorUnits(values['price'] ?? '');
+        if (amount === undefined) return notify('The price is a number with at most two decimals, e.g. 12.50', 'error');
+        try {
+          const product = await call('/api/catalog/products', {
+            method: 'POST',
+            body: {
+              sku: (values['sku'] ?? '').trim().toUpperCase(),
+              name: values['name'],
+              description: values['description'] ?? '',
+              price: { amount, currency: 'EUR' },
+              category: values['category'],
+              onHand: Number(values['onHand'] ?? 0),
+            },
+          });
+          location.hash = `#/products/${product.id}`;
+        } catch (error) {
+          notify(describe(error), 'error');
+        }
+      },
+    },
+    field('SKU', h('input', { name: 'sku', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9\\-]{1,63}', placeholder: 'BOO-100' })),
+    field('Name', h('input', { name: 'name', required: true, maxlength: 200 })),
+    field('Description', h('textarea', { name: 'description', maxlength: 5000, rows: 3 })),
+    field('Price (EUR)', h('input', { name: 'price', required: true, inputmode: 'decimal', placeholder: '12.50' })),
+    field('Category', categorySelect(list)),
+    field('Stock on hand', h('input', { name: 'onHand', type: 'number', min: 0, max: 1_000_000_000, value: 0, required: true })),
+    h('button', { type: 'submit' }, 'Create product'),
+  );
+  show(root, h('h1', {}, 'New product'), form);
+}
