@@ -7,7 +7,7 @@
 import * as cart from './lib/cart.js';
 import { h, show } from './lib/dom.js';
 import * as session from './lib/session.js';
-import { ApiError, signOut } from './lib/api.js';
+import { ApiError, call, signOut } from './lib/api.js';
 import { clearNotice, describe } from './lib/notice.js';
 
 /**
@@ -44,6 +44,7 @@ async function route() {
   const search = document.querySelector('#search input');
   if (search instanceof HTMLInputElement) search.value = query.get('q') ?? '';
   clearNotice();
+  void countUnread();
   for (const [pattern, load] of routes) {
     const match = pattern.exec(path);
     if (!match) continue;
@@ -64,6 +65,20 @@ async function route() {
   show(root, h('h1', {}, 'Not found'), h('p', {}, 'Nothing lives at this address. ', h('a', { href: '#/' }, 'Back to the shop')));
 }
 
+/** Unread messages of the signed-in customer, as last counted. */
+let unread = 0;
+
+/** Count the unread messages again (on each page change) and redraw the menu if it changed. */
+async function countUnread() {
+  const before = unread;
+  try {
+    unread = session.current() ? (await call('/api/notifications?unread=true&pageSize=1')).total : 0;
+  } catch {
+    unread = 0; // notifications down or signed out meanwhile: no badge rather than an error
+  }
+  if (unread !== before) drawNav();
+}
+
 function drawNav() {
   const signedIn = session.current();
   const inCart = cart.count();
@@ -71,7 +86,7 @@ function drawNav() {
     /** @type {HTMLElement} */ (document.getElementById('nav')),
     h('a', { href: '#/products' }, 'Shop'),
     signedIn && h('a', { href: '#/orders' }, 'Orders'),
-    signedIn && h('a', { href: '#/inbox' }, 'Inbox'),
+    signedIn && h('a', { href: '#/inbox' }, 'Inbox', unread > 0 && h('span', { class: 'badge', 'data-testid': 'unread-count', title: 'unread' }, unread)),
     session.isAdmin() && h('a', { href: '#/admin' }, 'Operations'),
     h('a', { href: '#/cart', class: 'cart-link' }, 'Cart', inCart > 0 && h('span', { class: 'badge', 'data-testid': 'cart-count' }, inCart)),
     signedIn
@@ -89,5 +104,6 @@ document.getElementById('search')?.addEventListener('submit', (event) => {
 session.onChange(drawNav);
 cart.onChange(drawNav);
 addEventListener('hashchange', () => void route());
+addEventListener('bazaar:inbox-read', () => void countUnread());
 drawNav();
 void route();

@@ -39,6 +39,7 @@ export async function render(context) {
                 onclick: async () => {
                   try {
                     await call(`/api/notifications/${message.id}/read`, { method: 'POST' });
+                    dispatchEvent(new Event('bazaar:inbox-read'));
                     await render(context);
                   } catch (error) {
                     notify(describe(error), 'error');

@@ -42,7 +42,8 @@ export async function render({ root, params, signal }) {
 async function orderParts(order, signal) {
   return [
     h('p', {}, h('a', { href: '#/orders' }, '← Your orders')),
-    h('h1', {}, `Order ${order.id.slice(0, 8)} `, statusBadge(order.status)),
+    // Announced to screen readers as it changes.
+    h('h1', { 'aria-live': 'polite' }, `Order ${order.id.slice(0, 8)} `, statusBadge(order.status)),
     order.status === 'PENDING' && h('p', { class: 'muted live' }, 'Checking out: stock, payment, shipment… this page updates by itself.'),
     order.reason && h('p', { class: 'error', 'data-testid': 'reason' }, order.reason, order.code && h('span', { class: 'muted' }, ` (${order.code})`)),
     order.trackingNumber && h('p', {}, 'Tracking number ', h('code', { 'data-testid': 'tracking' }, order.trackingNumber)),
