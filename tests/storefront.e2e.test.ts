@@ -16,6 +16,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { clearFault, setFault } from '@bazaar/chassis/faults';
 import { freePort } from '@bazaar/runtime/ports';
+import { readRuntimeFile } from '@bazaar/runtime/runtime-file';
 import { startSystem, stopSystem, type RunningSystem } from '@bazaar/runtime/testing/launcher';
 import { launchChromium, pageProblems } from './fixtures/browser.ts';
 import { cards } from './fixtures/checkout.ts';
@@ -233,8 +234,28 @@ describe('the storefront, in Chromium', () => {
     assert.deepEqual(problems.filter((problem) => !problem.includes('status of 401')), [], 'nothing but the refused calls');
   });
 
+  it('follows an order through orders being SIGKILLed mid-checkout: the page reconnects and shows it confirmed', async () => {
+    const { page, problems } = await open();
+    await signIn(page, customer);
+    await addToCart(page, 'headphones', 'Noise-Cancelling Headphones', 1);
+    const killed = system.instances.orders?.[0]?.pid;
+    assert.ok(killed, 'the orders process');
+    // The slow card keeps the saga at authorization for 3 s: time to kill the orchestrator.
+    await page.evaluate(() => ((globalThis as unknown as { sameDocument?: boolean }).sameDocument = true));
+    const id = await checkOut(page, cards.slow);
+    await page.getByTestId('status').getByText('PENDING').waitFor();
+    process.kill(killed, 'SIGKILL');
+    await page.getByTestId('reconnecting').waitFor({ timeout: 20_000 });
+    await page.getByTestId('status').getByText('CONFIRMED').waitFor({ timeout: SETTLE_MS });
+    assert.equal(await page.evaluate(() => (globalThis as unknown as { sameDocument?: boolean }).sameDocument), true, 'no reload');
+    assert.equal(await page.getByTestId('reconnecting').count(), 0, 'live again');
+    assert.equal(page.url().split('/').pop(), id);
+    // The gateway's answers while orders was down (502, 503, 504) are the only errors.
+    assert.deepEqual(problems.filter((problem) => !/status of 50[234]/.test(problem) && !/ERR_INCOMPLETE_CHUNKED_ENCODING|network error/i.test(problem)), []);
+  });
+
   it('keeps the shop open while orders fails, and says what is missing', async () => {
-    const orders = system.instances.orders?.[0]?.url;
+    const orders = (await readRuntimeFile(stateDir))?.instances.orders?.[0]?.url;
     assert.ok(orders, 'the orders instance');
     const { page, problems } = await open();
     await signIn(page, customer);

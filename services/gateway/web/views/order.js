@@ -12,8 +12,10 @@ import { signInFirst, statusBadge } from './parts.js';
 
 /**
  * One order, live: drawn from its event stream (the order now, then each
- * change) until it is confirmed or cancelled. An admin also sees the checkout
- * saga behind it, step by step.
+ * change) until it is confirmed or cancelled. When the stream breaks while the
+ * order is pending (orders restarting, the network), it is opened again with
+ * backoff: the page follows the checkout through a service killed in the middle.
+ * An admin also sees the checkout saga behind it, step by step.
  * @type {import('../main.js').View}
  */
 export async function render({ root, params, signal }) {
@@ -21,30 +23,53 @@ export async function render({ root, params, signal }) {
   const id = /** @type {string} */ (params[0]);
   /** @type {OrderView} */
   let order = await call(`/api/orders/${id}`, { signal });
-  const draw = async () => show(root, ...(await orderParts(order, signal)));
+  /** @type {string | undefined} */
+  let interrupted;
+  const draw = async () => show(root, ...(await orderParts(order, signal, interrupted)));
   await draw();
-  if (order.status !== 'PENDING') return;
-  try {
-    const stream = await send(`/api/orders/${id}/events`, { headers: { accept: 'text/event-stream' }, signal });
-    if (!stream.body) return;
-    for await (const event of readEvents(stream.body)) {
-      if (event.event !== 'order') continue;
-      order = JSON.parse(event.data);
-      await draw();
+  for (let attempt = 0; order.status === 'PENDING' && !signal.aborted; attempt++) {
+    try {
+      // The stream's first event is the order now: what changed while it was down shows at once.
+      const stream = await send(`/api/orders/${id}/events`, { headers: { accept: 'text/event-stream' }, signal });
+      if (!stream.body) return;
+      for await (const event of readEvents(stream.body)) {
+        if (event.event !== 'order') continue;
+        order = JSON.parse(event.data);
+        interrupted = undefined;
+        attempt = 0;
+        await draw();
+      }
+      if (order.status !== 'PENDING') return;
+      interrupted = 'the order’s updates stopped';
+    } catch (error) {
+      if (signal.aborted) return;
+      if (error instanceof ApiError && (error.status === 401 || error.status === 404)) {
+        notify(`Live updates stopped: ${describe(error)}.`, 'error');
+        return;
+      }
+      interrupted = describe(error);
     }
-  } catch (error) {
-    if (signal.aborted) return;
-    notify(`Live updates stopped: ${describe(error)}. Reload to see the latest.`, 'error');
+    await draw();
+    await pause(Math.min(5_000, 500 * 2 ** Math.min(attempt, 4)), signal);
   }
 }
 
-/** @param {OrderView} order @param {AbortSignal} signal */
-async function orderParts(order, signal) {
+/** @param {number} ms @param {AbortSignal} signal */
+function pause(ms, signal) {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    signal.addEventListener('abort', () => (clearTimeout(timer), resolve(undefined)), { once: true });
+  });
+}
+
+/** @param {OrderView} order @param {AbortSignal} signal @param {string} [interrupted] why live updates are reconnecting */
+async function orderParts(order, signal, interrupted) {
   return [
     h('p', {}, h('a', { href: '#/orders' }, '← Your orders')),
     // Announced to screen readers as it changes.
     h('h1', { 'aria-live': 'polite' }, `Order ${order.id.slice(0, 8)} `, statusBadge(order.status)),
-    order.status === 'PENDING' && h('p', { class: 'muted live' }, 'Checking out: stock, payment, shipment… this page updates by itself.'),
+    order.status === 'PENDING' && !interrupted && h('p', { class: 'muted live' }, 'Checking out: stock, payment, shipment… this page updates by itself.'),
+    order.status === 'PENDING' && interrupted && h('p', { class: 'notice error', 'data-testid': 'reconnecting' }, `Reconnecting to live updates (${interrupted})… the checkout goes on meanwhile.`),
     order.reason && h('p', { class: 'error', 'data-testid': 'reason' }, order.reason, order.code && h('span', { class: 'muted' }, ` (${order.code})`)),
     order.trackingNumber && h('p', {}, 'Tracking number ', h('code', { 'data-testid': 'tracking' }, order.trackingNumber)),
     h(
