@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { createService, loadConfig, type ServiceApp } from '@bazaar/chassis';
@@ -38,6 +40,13 @@ async function fakeUpstream(): Promise<FakeUpstream> {
   await new Promise<void>((resolve) => upstream.server.listen(0, '127.0.0.1', resolve));
   upstream.url = `http://127.0.0.1:${(upstream.server.address() as AddressInfo).port}`;
   return upstream;
+}
+
+/** The socket can take more, or never will (closed, failed): `once(socket, 'drain')` would reject on an error. */
+function drained(socket: Socket): Promise<void> {
+  return new Promise((resolve) => {
+    for (const event of ['drain', 'close', 'error']) socket.once(event, () => resolve());
+  });
 }
 
 let app: ServiceApp;
@@ -211,6 +220,60 @@ describe('edge security', () => {
     const res = await send({ method: 'POST', url: '/api/catalog/products', headers: { 'content-type': 'application/json' }, payload: JSON.stringify({ x: 'y'.repeat(5000) }) });
     assert.equal(res.statusCode, 413);
     assert.equal(res.json().code, 'PAYLOAD_TOO_LARGE');
+  });
+
+  it('lets a client still sending a declared oversized body finish and read the 413, then reuses the connection', async () => {
+    // A client that writes its whole body before reading (most do) must not meet a closed
+    // socket (EPIPE, or a reset that loses the 413): the gateway reads and discards the
+    // refused body, within bounds, as HTTP/1.1 servers do before closing.
+    const { hostname: host, port } = new URL(gatewayUrl);
+    const socket = connect(Number(port), host);
+    await once(socket, 'connect');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const socketErrors: Error[] = [];
+    socket.on('error', (error) => socketErrors.push(error));
+    const size = 512 * 1024;
+    socket.write(`POST /api/catalog/products HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\n\r\n`);
+    for (let deadline = Date.now() + 2_000; !received.includes('PAYLOAD_TOO_LARGE'); ) {
+      assert.ok(Date.now() < deadline, `no 413 before the body: ${received}`);
+      await sleep(10);
+    }
+    assert.match(received, /^HTTP\/1\.1 413 /);
+    // The body after the answer: a megabyte-scale upload still in flight.
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    for (let sent = 0; sent < size && !socket.destroyed; sent += 16_384) {
+      if (!socket.write(Buffer.alloc(Math.min(16_384, size - sent), 'x'))) await Promise.race([drained(socket), closed]);
+    }
+    received = '';
+    socket.write(`GET /api/catalog/products HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
+    for (let deadline = Date.now() + 2_000; !/^HTTP\/1\.1 \d{3} [\s\S]*\r\n\r\n/.test(received); ) {
+      assert.ok(Date.now() < deadline && !socket.destroyed, `the connection was not reusable after the refused body: ${JSON.stringify(received.slice(0, 200))} ${socketErrors.map((e) => e.message)}`);
+      await sleep(10);
+    }
+    assert.match(received, /^HTTP\/1\.1 200 /);
+    assert.deepEqual(socketErrors, []);
+    socket.destroy();
+  });
+
+  it('closes a connection whose refused body goes on past what the gateway will discard', async () => {
+    const { hostname: host, port } = new URL(gatewayUrl);
+    const socket = connect(Number(port), host);
+    await once(socket, 'connect');
+    socket.on('error', () => {});
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    socket.write(`POST /api/catalog/products HTTP/1.1\r\nhost: ${host}\r\ncontent-length: ${100 * 1024 * 1024}\r\n\r\n`);
+    const chunk = Buffer.alloc(64 * 1024, 'x');
+    let sent = 0;
+    const writing = (async () => {
+      while (!socket.destroyed && sent < 100 * 1024 * 1024) {
+        sent += chunk.length;
+        if (!socket.write(chunk)) await Promise.race([drained(socket), closed]);
+      }
+    })();
+    await Promise.race([closed, sleep(15_000).then(() => assert.fail('the gateway kept reading a 100 MB refused body'))]);
+    await writing;
+    assert.ok(sent < 100 * 1024 * 1024, `closed after ${sent} bytes, before the whole body`);
   });
 
   it('allows CORS only for listed origins and sets security headers', async () => {

@@ -157,12 +157,42 @@ function hasBody(req: IncomingMessage): boolean {
   return req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
 }
 
+/**
+ * How much of a body refused for its declared length the gateway still reads, and for
+ * how long, discarding it: a client that writes its whole body before reading (most
+ * do) can finish and read the 413 instead of meeting a closed socket (EPIPE, or a reset
+ * that loses the answer), and the connection is reused after it. Beyond either bound
+ * the connection is closed.
+ */
+const DISCARD_BYTES = 8 * 1024 * 1024;
+const DISCARD_MS = 5_000;
+
+function discardRefusedBody(req: IncomingMessage): void {
+  let seen = 0;
+  const timer = setTimeout(() => req.socket.destroy(), DISCARD_MS);
+  timer.unref();
+  const settle = () => clearTimeout(timer);
+  req.on('data', (chunk: Buffer) => {
+    seen += chunk.length;
+    if (seen <= DISCARD_BYTES) return;
+    settle();
+    req.socket.destroy();
+  });
+  req.once('end', settle);
+  req.once('close', settle);
+}
+
 /** The request body, whole, or a 413 as soon as it is known to be larger than allowed (declared or streamed). */
 async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  // The unread rest of a refused body must not be parsed as the next request: close the connection.
-  const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `The body may be at most ${limit} bytes`, { headers: { connection: 'close' } });
+  const message = `The body may be at most ${limit} bytes`;
   const declared = req.headers['content-length'];
-  if (declared !== undefined && Number(declared) > limit) throw tooLarge();
+  if (declared !== undefined && Number(declared) > limit) {
+    discardRefusedBody(req);
+    throw new AppError('PAYLOAD_TOO_LARGE', message);
+  }
+  // A streamed body found too large mid-way is not read to its end: its unread rest must
+  // not be parsed as the next request, so the connection closes after the answer.
+  const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', message, { headers: { connection: 'close' } });
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
@@ -491,7 +521,7 @@ function answerWithProblem(req: IncomingMessage, res: ServerResponse, error: unk
     'content-type': `${PROBLEM_CONTENT_TYPE}; charset=utf-8`,
     'content-length': String(Buffer.byteLength(payload)),
   });
-  // With `connection: close` (set when the body was refused) Node closes the socket after this answer.
+  // With `connection: close` (a streamed body refused mid-way) Node closes the socket after this answer.
   res.end(payload);
   return document.status;
 }
