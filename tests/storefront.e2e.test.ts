@@ -292,6 +292,13 @@ describe('the storefront, in Chromium', () => {
     const services = await registry.locator('tbody tr[data-service] td:first-child').allInnerTexts();
     for (const service of ['identity', 'catalog', 'orders', 'payments', 'shipping', 'notifications']) assert.ok(services.includes(service), `${service} in ${services.join(', ')}`);
     assert.ok((await registry.locator('.probe.ready').count()) >= 6, 'every instance answers its readiness probe');
+    // Every customer's orders, by status.
+    const orders = page.getByTestId('all-orders');
+    await orders.getByRole('link', { name: confirmedOrder.slice(0, 8) }).waitFor();
+    await page.getByRole('navigation', { name: 'Order status' }).getByRole('link', { name: 'CANCELLED' }).click();
+    await orders.locator('caption').getByText(/ cancelled, newest first$/).waitFor();
+    assert.equal(await orders.getByRole('link', { name: confirmedOrder.slice(0, 8) }).count(), 0, 'the confirmed order is not among the cancelled');
+    assert.ok((await orders.locator('tbody tr').count()) >= 1, 'the declined order is');
 
     await page.getByRole('searchbox', { name: 'Search products' }).fill('keyboard');
     await page.getByRole('searchbox', { name: 'Search products' }).press('Enter');

@@ -206,6 +206,34 @@ describe('order read models', () => {
       listener.release();
     }
   });
+
+  it('list every customer’s orders for admins, by customer and status, newest first; nobody else', async () => {
+    const [ada, grace] = [await customer(), await customer()];
+    const placed = [await place(ada.id), await place(grace.id), await place(ada.id)];
+    const admin = await tokens.issue({ userId: randomUUID(), email: 'admin@example.com', roles: ['admin'] });
+    const list = async (query: string, token = admin) => app.inject({ method: 'GET', url: `/api/orders/admin/orders${query}`, headers: auth(token) });
+
+    const adas = (await list(`?customerId=${ada.id}`)).json();
+    assert.equal(adas.total, 2);
+    assert.deepEqual(adas.items.map((o: { id: string }) => o.id).sort(), [placed[0], placed[2]].sort());
+    assert.ok(adas.items.every((o: { customerId: string; status: string }) => o.customerId === ada.id && o.status === 'PENDING'));
+    assert.ok(adas.items[0].placedAt >= adas.items[1].placedAt, 'newest first');
+    assert.equal((await list(`?customerId=${grace.id}&status=PENDING`)).json().total, 1);
+    assert.equal((await list(`?customerId=${ada.id}&status=CONFIRMED`)).json().total, 0);
+    const everyone = (await list('?status=PENDING&pageSize=100')).json();
+    for (const id of placed) assert.ok(everyone.items.some((o: { id: string }) => o.id === id), `${id} among everyone's pending orders`);
+
+    assert.equal((await list('', ada.token)).statusCode, 403, 'a customer is refused');
+    assert.equal((await app.inject({ method: 'GET', url: '/api/orders/admin/orders' })).statusCode, 401);
+    for (const bad of ['?customerId=nope', '?status=LOST', '?pageSize=0', '?sort=placedAt']) {
+      const refused = await list(bad);
+      assert.equal(refused.statusCode, 400, bad);
+      assert.equal(refused.json().code, 'VALIDATION_FAILED', bad);
+    }
+    const own = (await app.inject({ method: 'GET', url: '/api/orders', headers: auth(ada.token) })).json();
+    assert.equal(own.total, 2);
+    assert.equal(own.items[0].customerId, undefined, 'a customer’s own list does not carry the owner');
+  });
 });
 
 describe('checkout saga', () => {

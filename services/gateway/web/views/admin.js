@@ -4,7 +4,10 @@ import { h, show } from '../lib/dom.js';
 import { dateTime } from '../lib/format.js';
 import { describe, notify } from '../lib/notice.js';
 import * as session from '../lib/session.js';
-import { signInFirst } from './parts.js';
+import { signInFirst, statusBadge } from './parts.js';
+import { money } from '../lib/format.js';
+
+const ORDER_STATUSES = ['PENDING', 'CONFIRMED', 'CANCELLED'];
 
 /**
  * Operations (admin): every service instance with its health and the
@@ -13,10 +16,15 @@ import { signInFirst } from './parts.js';
  * @type {import('../main.js').View}
  */
 export async function render(context) {
-  const { root, signal } = context;
+  const { root, query, signal } = context;
+  const status = ORDER_STATUSES.find((s) => s === query.get('orders'));
   if (!session.current()) return show(root, h('h1', {}, 'Operations'), signInFirst());
   if (!session.isAdmin()) return show(root, h('h1', {}, 'Operations'), h('p', {}, 'This page is for administrators.'));
-  const [registry, letters] = await Promise.all([call('/api/admin/registry', { signal }), call('/api/admin/dlq?limit=50', { signal })]);
+  const [registry, letters, orders] = await Promise.all([
+    call('/api/admin/registry', { signal }),
+    call('/api/admin/dlq?limit=50', { signal }),
+    call(`/api/orders/admin/orders?pageSize=15${status ? `&status=${status}` : ''}`, { signal }).catch((/** @type {unknown} */ error) => ({ failed: describe(error) })),
+  ]);
   const redraw = () => void render(context);
   show(
     root,
@@ -52,6 +60,36 @@ export async function render(context) {
         }),
       ),
     ),
+    h('h2', {}, 'Orders'),
+    h(
+      'nav',
+      { class: 'chips', 'aria-label': 'Order status' },
+      [undefined, ...ORDER_STATUSES].map((s) => h('a', { class: `chip${s === status ? ' active' : ''}`, href: s ? `#/admin?orders=${s}` : '#/admin' }, s ?? 'All')),
+    ),
+    'failed' in orders
+      ? h('p', { class: 'error' }, `Orders cannot be listed: ${orders.failed}`)
+      : h(
+          'table',
+          { class: 'orders', 'data-testid': 'all-orders' },
+          h('caption', { class: 'muted' }, `${orders.items.length} of ${orders.total}${status ? ` ${status.toLowerCase()}` : ''}, newest first`),
+          h('thead', {}, h('tr', {}, ['Placed', 'Order', 'Customer', 'Items', 'Total', 'Status'].map((t) => h('th', {}, t)))),
+          h(
+            'tbody',
+            {},
+            orders.items.map((/** @type {{ id: string, customerId: string, itemCount: number, total: import('../lib/format.js').Money, status: string, placedAt: string }} */ order) =>
+              h(
+                'tr',
+                {},
+                h('td', {}, dateTime(order.placedAt)),
+                h('td', {}, h('a', { href: `#/orders/${order.id}` }, order.id.slice(0, 8))),
+                h('td', { class: 'small' }, h('code', {}, order.customerId.slice(0, 8))),
+                h('td', { class: 'num' }, order.itemCount),
+                h('td', { class: 'num' }, money(order.total)),
+                h('td', {}, statusBadge(order.status)),
+              ),
+            ),
+          ),
+        ),
     h('h2', {}, `Dead letters (${letters.total})`),
     Object.entries(letters.services).some(([, status]) => status !== 'ok') &&
       h('p', { class: 'error' }, `Not answering: ${Object.entries(letters.services).filter(([, s]) => s !== 'ok').map(([name]) => name).join(', ')}`),

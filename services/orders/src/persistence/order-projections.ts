@@ -25,6 +25,12 @@ export function parseOrderUpdate(payload: string): { orderId: string; view?: () 
  * so a reader never sees an order older than its last answered request. Both are
  * disposable; `rebuild` derives them again from the streams.
  */
+export interface ListOptions {
+  status?: string | undefined;
+  page: number;
+  pageSize: number;
+}
+
 export class OrderProjections {
   /**
    * Both read models and the notice to live streams, in one statement, sent with
@@ -70,17 +76,24 @@ export class OrderProjections {
     return rows[0] ? { ...rows[0].document, customerId: rows[0].customer_id } : null;
   }
 
-  async listFor(db: Queryable, customerId: string, options: { status?: string | undefined; page: number; pageSize: number }) {
-    const { rows } = await db.query<{ order_id: string; status: OrderStatus; total_amount: string; currency: string; item_count: number; placed_at: Date; updated_at: Date; total: string }>(
-      `SELECT order_id, status, total_amount, currency, item_count, placed_at, updated_at, count(*) OVER () AS total
-         FROM order_summaries WHERE customer_id = $1 AND ($2::text IS NULL OR status = $2)
+  async listFor(db: Queryable, customerId: string, options: ListOptions) {
+    const { total, items } = await this.list(db, { ...options, customerId });
+    return { total, items: items.map(({ customerId: _owner, ...summary }) => summary) };
+  }
+
+  /** Orders newest first: one customer's (`customerId`) or everyone's, in one status or all. */
+  async list(db: Queryable, options: ListOptions & { customerId?: string | undefined }) {
+    const { rows } = await db.query<{ order_id: string; customer_id: string; status: OrderStatus; total_amount: string; currency: string; item_count: number; placed_at: Date; updated_at: Date; total: string }>(
+      `SELECT order_id, customer_id, status, total_amount, currency, item_count, placed_at, updated_at, count(*) OVER () AS total
+         FROM order_summaries WHERE ($1::uuid IS NULL OR customer_id = $1) AND ($2::text IS NULL OR status = $2)
         ORDER BY placed_at DESC, order_id DESC LIMIT $3 OFFSET $4`,
-      [customerId, options.status ?? null, options.pageSize, (options.page - 1) * options.pageSize],
+      [options.customerId ?? null, options.status ?? null, options.pageSize, (options.page - 1) * options.pageSize],
     );
     return {
       total: rows[0] ? Number(rows[0].total) : 0,
       items: rows.map((row) => ({
         id: row.order_id,
+        customerId: row.customer_id,
         status: row.status,
         total: { amount: Number(row.total_amount), currency: row.currency },
         itemCount: row.item_count,

@@ -200,6 +200,36 @@ export function orderRoutes(app: ServiceApp, { db, placeOrder, saga, projections
 
   const admin = app.requireRole('admin');
   app.get(
+    '/api/orders/admin/orders',
+    {
+      preHandler: admin,
+      schema: {
+        tags: ['orders', 'admin'],
+        summary: "Every customer's orders, newest first; by status (PENDING: checkouts in flight) or one customer's (admin)",
+        querystring: Type.Object(
+          {
+            status: Type.Optional(OrderStatus),
+            customerId: Type.Optional(Type.String({ format: 'uuid' })),
+            page: Type.Integer({ minimum: 1, maximum: 10_000, default: 1 }),
+            pageSize: Type.Integer({ minimum: 1, maximum: 100, default: 20 }),
+          },
+          { additionalProperties: false },
+        ),
+        response: {
+          200: Type.Object({ items: Type.Array(Type.Object({ ...OrderSummary.properties, customerId: Type.String({ format: 'uuid' }) })), total: Type.Integer(), page: Type.Integer(), pageSize: Type.Integer() }),
+          400: Problem,
+          401: Problem,
+          403: Problem,
+        },
+      },
+    },
+    async (request) => {
+      const { status, customerId, page, pageSize } = request.query;
+      return { ...(await projections.list(db, { status, customerId, page, pageSize })), page, pageSize };
+    },
+  );
+
+  app.get(
     '/api/orders/admin/sagas/:id',
     {
       preHandler: admin,
