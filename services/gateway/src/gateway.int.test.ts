@@ -359,7 +359,7 @@ describe('web app', () => {
   });
 
   it('answers a missing file, a hidden one or a way out of its folder with a problem+json 404', async () => {
-    for (const url of ['/app/nope.js', '/app/', '/app/../src/app.ts', '/app/%2e%2e/src/app.ts', '/app/..%2fsrc%2fapp.ts', '/app/.hidden', '/app/lib/%00.js']) {
+    for (const url of ['/app/nope.js', '/app/', '/app/tsconfig.json', '/app/lib/sse.unit.test.ts', '/app/../src/app.ts', '/app/%2e%2e/src/app.ts', '/app/..%2fsrc%2fapp.ts', '/app/.hidden', '/app/lib/%00.js']) {
       const res = await send({ url });
       assert.ok([400, 403, 404].includes(res.statusCode), `${url}: ${res.statusCode}`);
       assert.match(String(res.headers['content-type']), /^application\/problem\+json/, url);

@@ -8,6 +8,14 @@ import { routeTable, type ServiceName } from '@bazaar/topology';
 export const WEB_ROOT = fileURLToPath(new URL('../../web/', import.meta.url));
 export const WEB_PREFIX = '/app/';
 const PRODUCT_IMAGE = /^([a-z0-9][a-z0-9-]{0,63})\.svg$/;
+/** What of the web folder a browser gets: the page's modules, stylesheet and page; not its tests or tsconfig. */
+const SERVED = /^[^.]+\.(js|css|html)$/;
+
+/** Whether a path under /app/ is one of the files the page is made of. */
+export function isServedFile(path: string): boolean {
+  const name = path.split('/').pop() ?? '';
+  return SERVED.test(name);
+}
 
 /** Paths that only serve the web app's own files: no upstream behind them, so no rate limit on them. */
 export function isWebAsset(url: string): boolean {
@@ -37,6 +45,7 @@ export async function installWebRoutes(app: ServiceApp, options: WebRoutesOption
     etag: true,
     lastModified: true,
     serveDotFiles: false,
+    allowedPath: (path) => isServedFile(path),
     setHeaders: (reply) => reply.header('cache-control', 'no-cache'),
     schemaHide: true,
   });

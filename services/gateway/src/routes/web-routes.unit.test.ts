@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isWebAsset, prefersHtml, productImage } from './web-routes.ts';
+import { isServedFile, isWebAsset, prefersHtml, productImage } from './web-routes.ts';
 
 describe('the web app’s routes', () => {
   it('takes a request for a page when it names HTML before any JSON', () => {
@@ -19,6 +19,11 @@ describe('the web app’s routes', () => {
     assert.equal(isWebAsset('/api/catalog/products'), false);
     assert.equal(isWebAsset('/'), false, 'the page at / shares the rate limit with the API index it also is');
     assert.equal(isWebAsset('/application'), false);
+  });
+
+  it('serves the page’s modules, stylesheet and page, not its tests or configuration', () => {
+    for (const path of ['/main.js', '/lib/sse.js', '/views/order.js', '/styles.css', '/index.html']) assert.equal(isServedFile(path), true, path);
+    for (const path of ['/lib/sse.unit.test.ts', '/lib/format.unit.test.ts', '/tsconfig.json', '/lib/sse.js.map', '/.hidden', '/views/', '/README.md']) assert.equal(isServedFile(path), false, path);
   });
 
   it('draws a SKU as an SVG whose colour depends on the SKU only', () => {
