@@ -1,7 +1,8 @@
 // @ts-check
 import { call, send } from '../lib/api.js';
 import * as cart from '../lib/cart.js';
-import { fields, h, show } from '../lib/dom.js';
+import { h, show } from '../lib/dom.js';
+import { form } from '../lib/form.js';
 import { money } from '../lib/format.js';
 import { describe, notify } from '../lib/notice.js';
 import * as session from '../lib/session.js';
@@ -36,36 +37,24 @@ export async function render({ root, signal }) {
   const idempotencyKey = crypto.randomUUID();
   const year = new Date().getFullYear();
 
-  const place = h('button', { type: 'submit' }, `Place order — ${money({ amount: total, currency: priced[0]?.product.price.currency ?? 'EUR' })}`);
-  const form = h(
-    'form',
-    {
-      class: 'checkout',
-      onsubmit: async (event) => {
-        event.preventDefault();
-        const values = fields(form);
-        place.disabled = true;
-        try {
-          const answer = await send('/api/orders', {
-            method: 'POST',
-            headers: { 'idempotency-key': idempotencyKey },
-            body: {
-              items: priced.map(({ product, quantity }) => ({ productId: product.id, quantity })),
-              shippingAddress: { name: values['name'], line1: values['line1'], city: values['city'], postalCode: values['postalCode'], country: (values['country'] ?? '').toUpperCase() },
-              payment: { cardNumber: (values['cardNumber'] ?? '').replaceAll(' ', ''), expMonth: Number(values['expMonth']), expYear: Number(values['expYear']), cvc: values['cvc'] },
-            },
-          });
-          const placed = await answer.json();
-          const trace = traceOf(answer);
-          if (trace) rememberTrace(placed.id, trace);
-          cart.clear();
-          location.hash = `#/orders/${placed.id}`;
-          if (values['remember'] === 'on') void rememberAddress(values);
-        } catch (error) {
-          notify(describe(error), 'error');
-          place.disabled = false;
-        }
-      },
+  const checkout = form(
+    { class: 'checkout' },
+    async (values) => {
+      const answer = await send('/api/orders', {
+        method: 'POST',
+        headers: { 'idempotency-key': idempotencyKey },
+        body: {
+          items: priced.map(({ product, quantity }) => ({ productId: product.id, quantity })),
+          shippingAddress: { name: values['name'], line1: values['line1'], city: values['city'], postalCode: values['postalCode'], country: (values['country'] ?? '').toUpperCase() },
+          payment: { cardNumber: (values['cardNumber'] ?? '').replaceAll(' ', ''), expMonth: Number(values['expMonth']), expYear: Number(values['expYear']), cvc: values['cvc'] },
+        },
+      });
+      const placed = await answer.json();
+      const trace = traceOf(answer);
+      if (trace) rememberTrace(placed.id, trace);
+      cart.clear();
+      location.hash = `#/orders/${placed.id}`;
+      if (values['remember'] === 'on') void rememberAddress(values);
     },
     h(
       'fieldset',
@@ -78,7 +67,7 @@ export async function render({ root, signal }) {
           h('span', {}, 'Saved addresses'),
           h(
             'select',
-            { name: 'saved', onchange: (event) => fill(form, me.addresses[Number(/** @type {HTMLSelectElement} */ (event.target).value)]) },
+            { name: 'saved', onchange: (event) => fill(checkout, me.addresses[Number(/** @type {HTMLSelectElement} */ (event.target).value)]) },
             me.addresses.map((address, i) => h('option', { value: i }, `${address.label ? `${address.label}: ` : ''}${address.name}, ${address.line1}, ${address.city} (${address.country})`)),
           ),
         ),
@@ -105,9 +94,9 @@ export async function render({ root, signal }) {
       ),
       h('details', {}, h('summary', {}, 'Test cards'), h('ul', {}, TEST_CARDS.map(([number, label]) => h('li', {}, h('code', {}, number), ' — ', label)))),
     ),
-    place,
+    h('button', { type: 'submit' }, `Place order — ${money({ amount: total, currency: priced[0]?.product.price.currency ?? 'EUR' })}`),
   );
-  show(root, h('h1', {}, 'Checkout'), h('p', {}, `${priced.length} ${priced.length === 1 ? 'product' : 'products'}; prices are fixed when the order is placed.`), form);
+  show(root, h('h1', {}, 'Checkout'), h('p', {}, `${priced.length} ${priced.length === 1 ? 'product' : 'products'}; prices are fixed when the order is placed.`), checkout);
 }
 
 /** @typedef {{ id: string, label?: string, name: string, line1: string, city: string, postalCode: string, country: string }} Address */

@@ -1,10 +1,18 @@
 // @ts-check
 /** Admin: create a product, and edit one (name, description, price, category, active). */
 import { call, send } from '../lib/api.js';
-import { fields, h, show } from '../lib/dom.js';
+import { h, show } from '../lib/dom.js';
+import { form } from '../lib/form.js';
 import { majorUnits, minorUnits } from '../lib/format.js';
-import { describe, notify } from '../lib/notice.js';
+import { notify } from '../lib/notice.js';
 
+
+/** The typed price in minor units, or an error the form shows. @param {Record<string, string>} values */
+function priceOf(values) {
+  const amount = minorUnits(values['price'] ?? '');
+  if (amount === undefined) throw new Error('The price is a number with at most two decimals, e.g. 12.50');
+  return amount;
+}
 
 /** @param {AbortSignal} signal @returns {Promise<Array<{ slug: string, name: string }>>} */
 async function categories(signal) {
@@ -28,27 +36,17 @@ function field(label, input) {
  */
 export async function editForm(product, signal, redraw) {
   const list = await categories(signal);
-  const form = h(
-    'form',
-    {
-      class: 'checkout',
-      onsubmit: async (event) => {
-        event.preventDefault();
-        const values = fields(form);
-        const amount = minorUnits(values['price'] ?? '');
-        if (amount === undefined) return notify('The price is a number with at most two decimals, e.g. 12.50', 'error');
-        try {
-          await send(`/api/catalog/products/${product.id}`, {
-            method: 'PATCH',
-            headers: { 'if-match': `W/"${product.id}-${product.version}"` },
-            body: { name: values['name'], description: values['description'] ?? '', price: { amount, currency: product.price.currency }, category: values['category'], active: values['active'] === 'on' },
-          });
-          await redraw();
-          notify('Product saved.');
-        } catch (error) {
-          notify(describe(error), 'error');
-        }
-      },
+  const edit = form(
+    { class: 'checkout' },
+    async (values) => {
+      const amount = priceOf(values);
+      await send(`/api/catalog/products/${product.id}`, {
+        method: 'PATCH',
+        headers: { 'if-match': `W/"${product.id}-${product.version}"` },
+        body: { name: values['name'], description: values['description'] ?? '', price: { amount, currency: product.price.currency }, category: values['category'], active: values['active'] === 'on' },
+      });
+      await redraw();
+      notify('Product saved.');
     },
     field('Name', h('input', { name: 'name', required: true, maxlength: 200, value: product.name })),
     field('Description', h('textarea', { name: 'description', maxlength: 5000, rows: 3 }, product.description)),
@@ -57,7 +55,7 @@ export async function editForm(product, signal, redraw) {
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'active', checked: product.active }), ' On sale (unchecked: deactivated, hidden from the shop)'),
     h('button', { type: 'submit' }, 'Save'),
   );
-  return h('section', { class: 'admin-box' }, h('h2', {}, 'Edit product'), form);
+  return h('section', { class: 'admin-box' }, h('h2', {}, 'Edit product'), edit);
 }
 
 /**
@@ -66,32 +64,21 @@ export async function editForm(product, signal, redraw) {
  */
 export async function render({ root, signal }) {
   const list = await categories(signal);
-  const form = h(
-    'form',
-    {
-      class: 'checkout',
-      onsubmit: async (event) => {
-        event.preventDefault();
-        const values = fields(form);
-        const amount = minorUnits(values['price'] ?? '');
-        if (amount === undefined) return notify('The price is a number with at most two decimals, e.g. 12.50', 'error');
-        try {
-          const product = await call('/api/catalog/products', {
-            method: 'POST',
-            body: {
-              sku: (values['sku'] ?? '').trim().toUpperCase(),
-              name: values['name'],
-              description: values['description'] ?? '',
-              price: { amount, currency: 'EUR' },
-              category: values['category'],
-              onHand: Number(values['onHand'] ?? 0),
-            },
-          });
-          location.hash = `#/products/${product.id}`;
-        } catch (error) {
-          notify(describe(error), 'error');
-        }
-      },
+  const create = form(
+    { class: 'checkout' },
+    async (values) => {
+      const product = await call('/api/catalog/products', {
+        method: 'POST',
+        body: {
+          sku: (values['sku'] ?? '').trim().toUpperCase(),
+          name: values['name'],
+          description: values['description'] ?? '',
+          price: { amount: priceOf(values), currency: 'EUR' },
+          category: values['category'],
+          onHand: Number(values['onHand'] ?? 0),
+        },
+      });
+      location.hash = `#/products/${product.id}`;
     },
     field('SKU', h('input', { name: 'sku', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9\\-]{1,63}', placeholder: 'BOO-100' })),
     field('Name', h('input', { name: 'name', required: true, maxlength: 200 })),
@@ -101,5 +88,5 @@ export async function render({ root, signal }) {
     field('Stock on hand', h('input', { name: 'onHand', type: 'number', min: 0, max: 1_000_000_000, value: 0, required: true })),
     h('button', { type: 'submit' }, 'Create product'),
   );
-  show(root, h('h1', {}, 'New product'), form);
+  show(root, h('h1', {}, 'New product'), create);
 }

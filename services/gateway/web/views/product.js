@@ -1,9 +1,10 @@
 // @ts-check
 import { call } from '../lib/api.js';
 import * as cart from '../lib/cart.js';
-import { fields, h, show } from '../lib/dom.js';
+import { h, show } from '../lib/dom.js';
+import { form } from '../lib/form.js';
 import { money } from '../lib/format.js';
-import { describe, notify } from '../lib/notice.js';
+import { notify } from '../lib/notice.js';
 import * as session from '../lib/session.js';
 import { availability, image } from './parts.js';
 import { editForm } from './product-admin.js';
@@ -17,19 +18,11 @@ export async function render(context) {
   /** @type {import('./parts.js').Product} */
   const product = await call(`/api/catalog/products/${params[0]}`, { signal });
   const quantity = h('input', { type: 'number', name: 'quantity', min: 1, max: Math.max(1, Math.min(cart.MAX_QUANTITY, product.available)), value: 1, required: true, 'aria-label': 'Quantity' });
-  const buy = h(
-    'form',
-    {
-      class: 'buy',
-      onsubmit: (event) => {
-        event.preventDefault();
-        try {
-          cart.add(product.id, Number(quantity.value));
-          notify(`${quantity.value} × ${product.name} added to the cart.`);
-        } catch (error) {
-          notify(describe(error), 'error');
-        }
-      },
+  const buy = form(
+    { class: 'buy' },
+    ({ quantity: units = '1' }) => {
+      cart.add(product.id, Number(units));
+      notify(`${units} × ${product.name} added to the cart.`);
     },
     quantity,
     h('button', { type: 'submit', disabled: product.available <= 0 || !product.active }, 'Add to cart'),
@@ -59,21 +52,12 @@ function stockForm(product, redraw) {
     { class: 'admin-box' },
     h('h2', {}, 'Stock'),
     h('p', { 'data-testid': 'stock' }, `On hand ${product.onHand}, reserved ${product.reserved}, available ${product.available}.`),
-    h(
-      'form',
-      {
-        class: 'inline',
-        onsubmit: async (event) => {
-          event.preventDefault();
-          const { delta, reason } = fields(/** @type {HTMLFormElement} */ (event.target));
-          try {
-            await call(`/api/catalog/products/${product.id}/stock-adjustments`, { method: 'POST', body: { delta: Number(delta), reason } });
-            await redraw();
-            notify('Stock adjusted.');
-          } catch (error) {
-            notify(describe(error), 'error');
-          }
-        },
+    form(
+      { class: 'inline' },
+      async ({ delta, reason }) => {
+        await call(`/api/catalog/products/${product.id}/stock-adjustments`, { method: 'POST', body: { delta: Number(delta), reason } });
+        await redraw();
+        notify('Stock adjusted.');
       },
       h('label', {}, 'Change ', h('input', { type: 'number', name: 'delta', required: true, step: 1, 'aria-label': 'Units to add or remove' })),
       h('label', {}, 'Reason ', h('input', { type: 'text', name: 'reason', required: true, maxlength: 200, value: 'restock' })),
