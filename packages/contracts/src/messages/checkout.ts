@@ -16,10 +16,13 @@ const orderId = Type.String({ format: 'uuid', description: 'The order (and saga)
 const customerId = Type.String({ format: 'uuid', description: 'The customer who placed the order' });
 const reason = Type.String({ minLength: 1, maxLength: 500, description: 'Why, in words a customer can read' });
 
+/** Units of one product an order may hold (its lines for that product together). */
+export const MAX_UNITS_PER_PRODUCT = 1000;
+
 export const OrderLine = Type.Object(
   {
     productId: Type.String({ format: 'uuid' }),
-    quantity: Type.Integer({ minimum: 1, maximum: 1000 }),
+    quantity: Type.Integer({ minimum: 1, maximum: MAX_UNITS_PER_PRODUCT }),
   },
   { additionalProperties: false },
 );

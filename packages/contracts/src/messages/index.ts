@@ -3,4 +3,4 @@ export * from './envelope.ts';
 export * from './registry.ts';
 export * from './validate.ts';
 export * from './dead-letters.ts';
-export { OrderLine, ShippingAddress } from './checkout.ts';
+export { MAX_UNITS_PER_PRODUCT, OrderLine, ShippingAddress } from './checkout.ts';

@@ -5,6 +5,7 @@
  */
 import { createHmac, randomUUID } from 'node:crypto';
 import { AppError, type Database } from '@bazaar/chassis';
+import { MAX_UNITS_PER_PRODUCT } from '@bazaar/contracts/messages';
 import type { OrderEvent, Address } from '../domain/order-events.ts';
 import { emptyOrder } from '../domain/order.ts';
 import type { CatalogClient } from '../clients/catalog-client.ts';
@@ -73,6 +74,9 @@ export class PlaceOrder {
 
     const lines = mergeLines(body.items);
     if (lines.length > 50) throw new AppError('VALIDATION_FAILED', 'An order has at most 50 different products');
+    // Lines of the same product are merged: together they must fit what one line may hold.
+    const tooMany = lines.find((line) => line.quantity > MAX_UNITS_PER_PRODUCT);
+    if (tooMany) throw new AppError('VALIDATION_FAILED', `An order holds at most ${MAX_UNITS_PER_PRODUCT} units of a product; its lines ask ${tooMany.quantity} of ${tooMany.productId}`);
     // Prices and the card token do not depend on each other: both asked at once (one round trip
     // less before the order exists). A catalog refusal still answers first; a token made for an
     // order refused afterwards is never charged.
