@@ -228,7 +228,8 @@ describe('the storefront, in Chromium', () => {
     // The first refresh token again: identity takes reuse for theft and revokes the whole family.
     await store({ accessToken: unusable, refreshToken: signedIn.refreshToken });
     await page.goto('/#/inbox');
-    await page.getByRole('heading', { name: 'Please sign in again' }).waitFor();
+    // Which call learns it first (the page's, or the menu's unread count) decides the wording's place, not the message.
+    await page.getByText(/Your session has ended\./).waitFor();
     await page.getByRole('navigation', { name: 'Main' }).getByRole('link', { name: 'Sign in' }).waitFor();
     assert.equal(await page.evaluate(() => (globalThis as unknown as { sessionStorage: { getItem(key: string): string | null } }).sessionStorage.getItem('bazaar.session')), null, 'the tab forgot the tokens');
     assert.deepEqual(problems.filter((problem) => !problem.includes('status of 401')), [], 'nothing but the refused calls');
@@ -349,6 +350,7 @@ describe('the storefront, in Chromium', () => {
 
     await page.getByLabel(/On sale/).uncheck();
     await page.getByRole('button', { name: 'Save' }).click();
+    await page.getByTestId('off-sale').waitFor();
     await page.getByText('Product saved.').waitFor();
     const found = (await (await fetch(`${system.gateway}/api/catalog/products?q=engine+model`, { headers: { 'cache-control': 'no-cache' } })).json()) as { total: number };
     assert.equal(found.total, 0, 'off sale: not in the shop');

@@ -103,7 +103,7 @@ async function refresh() {
     });
     if (!response.ok) {
       // Expired, revoked, or reused elsewhere (the family is revoked): sign out.
-      if (response.status === 401) session.save(undefined);
+      if (response.status === 401) session.save(undefined, { refused: true });
       return false;
     }
     const tokens = await response.json();

@@ -1,6 +1,6 @@
 // @ts-check
 import { fields, h } from './dom.js';
-import { describe, notify } from './notice.js';
+import { clearNotice, describe, notify } from './notice.js';
 
 /**
  * A form whose submission runs `submit` with the values of its named fields (after
@@ -19,6 +19,7 @@ export function form(attributes, submit, ...children) {
       ...attributes,
       onsubmit: async (event) => {
         event.preventDefault();
+        clearNotice(); // what the last submission said is not about this one
         const buttons = [...element.querySelectorAll('button[type=submit]')].filter((button) => button instanceof HTMLButtonElement && !button.disabled);
         for (const button of buttons) /** @type {HTMLButtonElement} */ (button).disabled = true;
         try {

@@ -23,11 +23,19 @@ export function current() {
   }
 }
 
-/** @param {Session | undefined} session */
-export function save(session) {
+/** Whether the last session ended because the identity service refused to renew it (not a sign-out). */
+let ended = false;
+
+/** @param {Session | undefined} session @param {{ refused?: boolean }} [how] `refused`: identity would not renew it */
+export function save(session, how = {}) {
+  ended = !session && how.refused === true;
   if (session) sessionStorage.setItem(KEY, JSON.stringify(session));
   else sessionStorage.removeItem(KEY);
   for (const listener of listeners) listener();
+}
+
+export function endedByRefusal() {
+  return ended;
 }
 
 /** @param {() => void} listener */

@@ -2,6 +2,7 @@
 /** Pieces several views draw. */
 import { h } from '../lib/dom.js';
 import { dateTime, money } from '../lib/format.js';
+import * as session from '../lib/session.js';
 
 /** @typedef {{ id: string, sku: string, name: string, description: string, price: import('../lib/format.js').Money, category: string, images: string[], active: boolean, available: number, onHand: number, reserved: number, version: number }} Product */
 /** @typedef {{ id: string, status: 'PENDING' | 'CONFIRMED' | 'CANCELLED', total: import('../lib/format.js').Money, itemCount: number, placedAt: string }} OrderSummary */
@@ -73,7 +74,8 @@ export function pager(list, href) {
   );
 }
 
-/** Where to go when signing in is needed first. */
+/** Where to go when signing in is needed first (again, when the session has just ended). */
 export function signInFirst() {
-  return h('p', {}, h('a', { href: `#/signin?next=${encodeURIComponent(location.hash.slice(1))}` }, 'Sign in'), ' to see this page.');
+  const link = h('a', { href: `#/signin?next=${encodeURIComponent(location.hash.slice(1))}` }, 'Sign in');
+  return session.endedByRefusal() ? h('p', {}, 'Your session has ended. ', link, ' again to see this page.') : h('p', {}, link, ' to see this page.');
 }
