@@ -50,15 +50,17 @@ export async function installWebRoutes(app: ServiceApp, options: WebRoutesOption
     schemaHide: true,
   });
 
+  // The gateway's index: what API clients get at `/`. Fixed for the process's life.
+  const index = {
+    name: 'Bazaar API gateway',
+    app: '/',
+    docs: '/docs',
+    ...(options.traceConsoleUrl ? { traces: options.traceConsoleUrl } : {}),
+    services: Object.fromEntries([...options.upstreams.keys()].map((service) => [service, routeTable().filter((r) => r.service === service).map((r) => r.prefix)])),
+  };
   app.get('/', { schema: { hide: true } }, async (request, reply) => {
     if (prefersHtml(request.headers.accept)) return reply.header('cache-control', 'no-cache').sendFile('index.html');
-    return {
-      name: 'Bazaar API gateway',
-      app: '/',
-      docs: '/docs',
-      ...(options.traceConsoleUrl ? { traces: options.traceConsoleUrl } : {}),
-      services: Object.fromEntries([...options.upstreams.keys()].map((service) => [service, routeTable().filter((r) => r.service === service).map((r) => r.prefix)])),
-    };
+    return index;
   });
 
   app.get<{ Params: { file: string } }>('/images/products/:file', { schema: { hide: true } }, async (request, reply) => {

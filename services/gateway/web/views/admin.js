@@ -4,8 +4,7 @@ import { h, show } from '../lib/dom.js';
 import { dateTime } from '../lib/format.js';
 import { describe, notify } from '../lib/notice.js';
 import * as session from '../lib/session.js';
-import { signInFirst, statusBadge } from './parts.js';
-import { money } from '../lib/format.js';
+import { orderTable, signInFirst } from './parts.js';
 
 const ORDER_STATUSES = ['PENDING', 'CONFIRMED', 'CANCELLED'];
 
@@ -68,28 +67,11 @@ export async function render(context) {
     ),
     'failed' in orders
       ? h('p', { class: 'error' }, `Orders cannot be listed: ${orders.failed}`)
-      : h(
-          'table',
-          { class: 'orders', 'data-testid': 'all-orders' },
-          h('caption', { class: 'muted' }, `${orders.items.length} of ${orders.total}${status ? ` ${status.toLowerCase()}` : ''}, newest first`),
-          h('thead', {}, h('tr', {}, ['Placed', 'Order', 'Customer', 'Items', 'Total', 'Status'].map((t) => h('th', {}, t)))),
-          h(
-            'tbody',
-            {},
-            orders.items.map((/** @type {{ id: string, customerId: string, itemCount: number, total: import('../lib/format.js').Money, status: string, placedAt: string }} */ order) =>
-              h(
-                'tr',
-                {},
-                h('td', {}, dateTime(order.placedAt)),
-                h('td', {}, h('a', { href: `#/orders/${order.id}` }, order.id.slice(0, 8))),
-                h('td', { class: 'small' }, h('code', {}, order.customerId.slice(0, 8))),
-                h('td', { class: 'num' }, order.itemCount),
-                h('td', { class: 'num' }, money(order.total)),
-                h('td', {}, statusBadge(order.status)),
-              ),
-            ),
-          ),
-        ),
+      : orderTable(orders.items, {
+          withCustomer: true,
+          testId: 'all-orders',
+          caption: `${orders.items.length} of ${orders.total}${status ? ` ${status.toLowerCase()}` : ''}, newest first`,
+        }),
     h('h2', {}, `Dead letters (${letters.total})`),
     Object.entries(letters.services).some(([, status]) => status !== 'ok') &&
       h('p', { class: 'error' }, `Not answering: ${Object.entries(letters.services).filter(([, s]) => s !== 'ok').map(([name]) => name).join(', ')}`),

@@ -54,7 +54,7 @@ export async function render({ root, signal }) {
       if (trace) rememberTrace(placed.id, trace);
       cart.clear();
       location.hash = `#/orders/${placed.id}`;
-      if (values['remember'] === 'on') void rememberAddress(values);
+      if (values['remember'] === 'on') void rememberAddress(values, me.addresses);
     },
     h(
       'fieldset',
@@ -113,13 +113,12 @@ function fill(form, address) {
 /**
  * Keep the address the order went to, unless it is saved already; the order is placed
  * whatever happens here (an account holds a limited number of addresses).
- * @param {Record<string, string>} values
+ * @param {Record<string, string>} values @param {Address[]} addresses the account's, as the page loaded them
  */
-async function rememberAddress(values) {
+async function rememberAddress(values, addresses) {
   const address = { name: values['name'], line1: values['line1'], city: values['city'], postalCode: values['postalCode'], country: (values['country'] ?? '').toUpperCase() };
   try {
-    const { addresses } = await call('/api/identity/me');
-    const known = addresses.some((/** @type {Address} */ a) => a.name === address.name && a.line1 === address.line1 && a.city === address.city && a.postalCode === address.postalCode && a.country === address.country);
+    const known = addresses.some((a) => a.name === address.name && a.line1 === address.line1 && a.city === address.city && a.postalCode === address.postalCode && a.country === address.country);
     if (!known) await call('/api/identity/me/addresses', { method: 'POST', body: address });
   } catch (error) {
     notify(`The order is placed; the address was not saved: ${describe(error)}`, 'error');

@@ -4,7 +4,7 @@ import { h, show } from '../lib/dom.js';
 import { dateTime } from '../lib/format.js';
 import { describe, notify } from '../lib/notice.js';
 import * as session from '../lib/session.js';
-import { pager, signInFirst } from './parts.js';
+import { pageOf, pager, signInFirst } from './parts.js';
 
 /**
  * What notifications sent the customer: one message per order confirmed or
@@ -14,7 +14,7 @@ import { pager, signInFirst } from './parts.js';
 export async function render(context) {
   const { root, query, signal } = context;
   if (!session.current()) return show(root, h('h1', {}, 'Inbox'), signInFirst());
-  const page = Math.max(1, Number.parseInt(query.get('page') ?? '1', 10) || 1);
+  const page = pageOf(query);
   const list = await call(`/api/notifications?page=${page}&pageSize=20`, { signal });
   show(
     root,

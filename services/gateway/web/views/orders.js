@@ -2,12 +2,12 @@
 import { call } from '../lib/api.js';
 import { h, show } from '../lib/dom.js';
 import * as session from '../lib/session.js';
-import { orderTable, pager, signInFirst } from './parts.js';
+import { orderTable, pageOf, pager, signInFirst } from './parts.js';
 
 /** @type {import('../main.js').View} */
 export async function render({ root, query, signal }) {
   if (!session.current()) return show(root, h('h1', {}, 'Your orders'), signInFirst());
-  const page = Math.max(1, Number.parseInt(query.get('page') ?? '1', 10) || 1);
+  const page = pageOf(query);
   const list = await call(`/api/orders?page=${page}&pageSize=20`, { signal });
   show(root, h('h1', {}, 'Your orders'), orderTable(list.items), pager(list, (n) => `#/orders?page=${n}`));
 }

@@ -5,7 +5,7 @@ import { dateTime, money } from '../lib/format.js';
 import * as session from '../lib/session.js';
 
 /** @typedef {{ id: string, sku: string, name: string, description: string, price: import('../lib/format.js').Money, category: string, images: string[], active: boolean, available: number, onHand: number, reserved: number, version: number }} Product */
-/** @typedef {{ id: string, status: 'PENDING' | 'CONFIRMED' | 'CANCELLED', total: import('../lib/format.js').Money, itemCount: number, placedAt: string }} OrderSummary */
+/** @typedef {{ id: string, status: 'PENDING' | 'CONFIRMED' | 'CANCELLED', total: import('../lib/format.js').Money, itemCount: number, placedAt: string, customerId?: string }} OrderSummary */
 
 /** @param {Product} product */
 export function productCard(product) {
@@ -36,13 +36,18 @@ export function statusBadge(status) {
   return h('span', { class: `status ${status.toLowerCase()}`, 'data-testid': 'status' }, status);
 }
 
-/** @param {OrderSummary[]} orders */
-export function orderTable(orders) {
-  if (orders.length === 0) return h('p', { class: 'muted' }, 'No orders yet.');
+/**
+ * Orders as a table, newest first as given; with their customer for an admin.
+ * @param {OrderSummary[]} orders
+ * @param {{ withCustomer?: boolean, caption?: string, testId?: string }} [options] a caption keeps the table even when empty
+ */
+export function orderTable(orders, { withCustomer = false, caption = '', testId = '' } = {}) {
+  if (orders.length === 0 && !caption) return h('p', { class: 'muted' }, 'No orders yet.');
   return h(
     'table',
-    { class: 'orders' },
-    h('thead', {}, h('tr', {}, h('th', {}, 'Placed'), h('th', {}, 'Order'), h('th', {}, 'Items'), h('th', { class: 'num' }, 'Total'), h('th', {}, 'Status'))),
+    { class: 'orders', 'data-testid': testId || null },
+    caption && h('caption', { class: 'muted' }, caption),
+    h('thead', {}, h('tr', {}, h('th', {}, 'Placed'), h('th', {}, 'Order'), withCustomer && h('th', {}, 'Customer'), h('th', { class: 'num' }, 'Items'), h('th', { class: 'num' }, 'Total'), h('th', {}, 'Status'))),
     h(
       'tbody',
       {},
@@ -52,13 +57,19 @@ export function orderTable(orders) {
           {},
           h('td', {}, dateTime(order.placedAt)),
           h('td', {}, h('a', { href: `#/orders/${order.id}` }, order.id.slice(0, 8))),
-          h('td', {}, order.itemCount),
+          withCustomer && h('td', { class: 'small' }, h('code', {}, (order.customerId ?? '').slice(0, 8))),
+          h('td', { class: 'num' }, order.itemCount),
           h('td', { class: 'num' }, money(order.total)),
           h('td', {}, statusBadge(order.status)),
         ),
       ),
     ),
   );
+}
+
+/** The page a list's address asks for (`page=`): 1 when absent or not a page number. @param {URLSearchParams} query */
+export function pageOf(query) {
+  return Math.max(1, Number.parseInt(query.get('page') ?? '1', 10) || 1);
 }
 
 /** Pages of a list: previous and next links that keep the rest of the query. @param {{ page: number, pageSize: number, total: number }} list @param {(page: number) => string} href */

@@ -2,7 +2,7 @@
 import { call } from '../lib/api.js';
 import { h, show } from '../lib/dom.js';
 import * as session from '../lib/session.js';
-import { pager, productCard } from './parts.js';
+import { pageOf, pager, productCard } from './parts.js';
 
 const PAGE_SIZE = 12;
 
@@ -13,7 +13,7 @@ const PAGE_SIZE = 12;
 export async function render({ root, query, signal }) {
   const q = query.get('q')?.trim() ?? '';
   const category = query.get('category') ?? '';
-  const page = Math.max(1, Number.parseInt(query.get('page') ?? '1', 10) || 1);
+  const page = pageOf(query);
   const wanted = new URLSearchParams({ page: String(page), pageSize: String(PAGE_SIZE) });
   if (q) wanted.set('q', q);
   if (category) wanted.set('category', category);
