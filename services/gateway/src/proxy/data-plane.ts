@@ -34,6 +34,8 @@ export interface DataPlaneOptions {
 
 /** What a data plane keeps between requests. */
 interface Plane {
+  /** Each service prefix's route as spans and metrics name it (`/api/orders/*`), made once. */
+  routeNames: ReadonlyMap<string, string>;
   deadlines: Deadlines;
   durations: Durations;
 }
@@ -54,7 +56,11 @@ const EDGE_METHODS = new Set(['OPTIONS']);
  */
 export function createDataPlane(options: DataPlaneOptions) {
   const routes = options.routes;
-  const plane: Plane = { deadlines: new Deadlines(options.timeoutMs), durations: new Durations(options.duration) };
+  const plane: Plane = {
+    routeNames: new Map(routes.map((route) => [route.prefix, `${route.prefix}/*`])),
+    deadlines: new Deadlines(options.timeoutMs),
+    durations: new Durations(options.duration),
+  };
 
   return (req: IncomingMessage, res: ServerResponse, requestId: string): boolean => {
     if (EDGE_METHODS.has(req.method!)) return false;
@@ -68,7 +74,7 @@ export function createDataPlane(options: DataPlaneOptions) {
 async function proxy(req: IncomingMessage, res: ServerResponse, requestId: string, entry: RouteEntry, options: DataPlaneOptions, plane: Plane): Promise<void> {
   const started = performance.now();
   // The gateway knows the service's prefix, not its route: the service's own span names that.
-  nameServerSpan(req.method!, `${entry.prefix}/*`);
+  nameServerSpan(req.method!, plane.routeNames.get(entry.prefix)!);
   const upstream = options.upstreams.get(entry.service)!;
   const edgeHeaders: Record<string, string> = { ...apiSecurityHeaders, 'x-request-id': requestId };
   const cors = corsHeaders(req.headers.origin, options.corsOrigins);
