@@ -446,7 +446,12 @@ export class FaultControlError extends Error {
 
 const CONTROL_TIMEOUT_MS = 10_000;
 
-async function controlRequest(baseUrl: string, method: 'GET' | 'PUT' | 'DELETE', spec?: FaultSpec): Promise<FaultStatus> {
+/** How a control request is made: `timeoutMs` bounds the whole exchange (default 10 s). */
+export interface FaultControlOptions {
+  timeoutMs?: number;
+}
+
+async function controlRequest(baseUrl: string, method: 'GET' | 'PUT' | 'DELETE', spec?: FaultSpec, options: FaultControlOptions = {}): Promise<FaultStatus> {
   const url = new URL(FAULT_CONTROL_PATH, baseUrl);
   const where = url.origin;
   let response: Response;
@@ -455,7 +460,7 @@ async function controlRequest(baseUrl: string, method: 'GET' | 'PUT' | 'DELETE',
       method,
       headers: { accept: 'application/json', ...(spec ? { 'content-type': 'application/json' } : {}) },
       ...(spec ? { body: JSON.stringify(spec) } : {}),
-      signal: AbortSignal.timeout(CONTROL_TIMEOUT_MS),
+      signal: AbortSignal.timeout(options.timeoutMs ?? CONTROL_TIMEOUT_MS),
     });
   } catch (error) {
     const reason = (error as Error).name === 'TimeoutError' ? 'it did not answer in time' : ((error as { cause?: Error }).cause?.message ?? (error as Error).message);
@@ -486,16 +491,16 @@ function isFaultStatus(body: unknown): body is FaultStatus {
 }
 
 /** Sets (replaces) the fault of the service at `baseUrl`; resolves with its status. */
-export function setFault(baseUrl: string, spec: FaultSpec): Promise<FaultStatus> {
-  return controlRequest(baseUrl, 'PUT', spec);
+export function setFault(baseUrl: string, spec: FaultSpec, options?: FaultControlOptions): Promise<FaultStatus> {
+  return controlRequest(baseUrl, 'PUT', spec, options);
 }
 
 /** Ends the fault of the service at `baseUrl` (held requests go through); resolves with its status. */
-export function clearFault(baseUrl: string): Promise<FaultStatus> {
-  return controlRequest(baseUrl, 'DELETE');
+export function clearFault(baseUrl: string, options?: FaultControlOptions): Promise<FaultStatus> {
+  return controlRequest(baseUrl, 'DELETE', undefined, options);
 }
 
 /** The fault of the service at `baseUrl`, its counters and what it holds. */
-export function faultStatus(baseUrl: string): Promise<FaultStatus> {
-  return controlRequest(baseUrl, 'GET');
+export function faultStatus(baseUrl: string, options?: FaultControlOptions): Promise<FaultStatus> {
+  return controlRequest(baseUrl, 'GET', undefined, options);
 }

@@ -29,6 +29,7 @@ export const errorCatalogue = {
   UPSTREAM_CIRCUIT_OPEN: { status: 503, title: 'A backing service is failing; calls to it are paused' },
   UPSTREAM_SATURATED: { status: 503, title: 'A backing service has too many calls in flight' },
   UNKNOWN_SERVICE: { status: 404, title: 'No such service' },
+  INSTANCE_NOT_FOUND: { status: 404, title: 'No such service instance' },
 
   // messaging (every service that consumes messages)
   DEAD_LETTER_NOT_FOUND: { status: 404, title: 'No such dead letter' },

@@ -5,6 +5,7 @@ import { ResponseCache } from './edge/response-cache.ts';
 import { OpenApiAggregator } from './openapi/aggregate.ts';
 import { routedUpstreams } from './proxy/upstreams.ts';
 import { edgeRoutes } from './routes/edge-routes.ts';
+import { installFaultRoutes } from './routes/fault-routes.ts';
 import { installRegistryRoutes } from './routes/registry-routes.ts';
 import { installStorefrontRoutes } from './routes/storefront-routes.ts';
 import { installWebRoutes } from './routes/web-routes.ts';
@@ -61,6 +62,8 @@ export function createGatewayService(): ServiceModule<typeof GatewayConfig> {
         ...(cache ? { cache } : {}),
       });
       installRegistryRoutes(app, { discovery: context.discovery, upstreams });
+      // Breaking services from the web app exists only where fault injection does (npm start); never in production.
+      if (config.FAULT_INJECTION) installFaultRoutes(app, { discovery: context.discovery });
       installStorefrontRoutes(app, { upstreams, partTimeoutMs: config.STOREFRONT_PART_TIMEOUT_MS });
       await installWebRoutes(app, { upstreams, traceConsoleUrl: config.TRACE_CONSOLE_URL });
       aggregator = new OpenApiAggregator([...upstreams.values()], log);
