@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { clearFault, setFault } from '@bazaar/chassis/faults';
+import { clearFault, faultStatus, setFault } from '@bazaar/chassis/faults';
 import { freePort } from '@bazaar/runtime/ports';
 import { readRuntimeFile } from '@bazaar/runtime/runtime-file';
 import { startSystem, stopSystem, type RunningSystem } from '@bazaar/runtime/testing/launcher';
@@ -314,6 +314,53 @@ describe('the storefront, in Chromium', () => {
     await page.getByText(/INSUFFICIENT_STOCK/).waitFor();
     await page.getByText('On hand 28, reserved 0, available 28.').waitFor();
     assert.deepEqual(problems.filter((problem) => !problem.includes('status of 409')), [], 'nothing but the refused adjustment');
+  });
+
+  it('an admin breaks orders on purpose from the Operations page, watches it fail, and ends the fault', async () => {
+    const orders = (await readRuntimeFile(stateDir))?.instances.orders?.[0]?.url;
+    assert.ok(orders, 'the orders instance');
+    const { page, problems } = await open();
+    await signIn(page, admin);
+    await page.goto('/#/admin');
+    const faults = page.getByTestId('fault-table');
+    await faults.waitFor();
+    assert.match(await faults.locator('tr[data-service="orders"]').innerText(), /none/);
+
+    // A fault that does nothing is refused, with the reason the API gives.
+    const form = page.getByTestId('break-form');
+    await form.getByLabel('Service').selectOption('orders');
+    await form.getByRole('button', { name: 'Break it' }).click();
+    await page.getByText(/the fault does nothing/).waitFor();
+    assert.equal((await faultStatus(orders)).fault, null);
+
+    await form.getByLabel('Errors (%)').fill('100');
+    await form.getByLabel('Only calls from').selectOption('gateway');
+    await form.getByLabel('For (seconds)').fill('60');
+    await form.getByRole('button', { name: 'Break it' }).click();
+    await page.getByText('orders: 100 % errors (503), from gateway on 1 instance for 60 s.').waitFor();
+    assert.deepEqual((await faultStatus(orders)).fault, { errorRate: 1, errorStatus: 503, from: 'gateway', forMs: 60_000 }, 'the orders process holds the fault');
+    try {
+      await faults.locator('tr[data-service="orders"]').getByText('100 % errors (503), from gateway').waitFor();
+      // The page itself lists every customer's orders through the gateway: that part now fails, the rest stands.
+      await page.getByText(/Orders cannot be listed: /).waitFor();
+      await page.goto('/#/orders');
+      await page.getByRole('heading', { name: 'Something went wrong' }).waitFor();
+
+      await page.goto('/#/admin');
+      const row = faults.locator('tr[data-service="orders"]');
+      await row.getByText('100 % errors (503), from gateway').waitFor();
+      const matched = Number(await row.locator('td').nth(4).innerText());
+      assert.ok(matched >= 2, `the counters show the refused calls (matched ${matched})`);
+      await row.getByRole('button', { name: 'End' }).click();
+      await page.getByText('orders: fault ended.').waitFor();
+      await faults.locator('tr[data-service="orders"]').getByText('none').waitFor();
+    } finally {
+      await clearFault(orders);
+    }
+    assert.equal((await faultStatus(orders)).fault, null);
+    await page.goto('/#/orders');
+    await page.getByRole('heading', { name: 'Your orders' }).waitFor();
+    assert.deepEqual(problems.filter((problem) => !/status of (400|50[23])/.test(problem)), [], 'nothing but the refused fault and the failed calls');
   });
 
   it('an admin creates a product, edits it unless someone else changed it first, and takes it off sale', async () => {

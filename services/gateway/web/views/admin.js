@@ -1,17 +1,19 @@
 // @ts-check
-import { call } from '../lib/api.js';
+import { ApiError, call } from '../lib/api.js';
 import { h, show } from '../lib/dom.js';
 import { dateTime } from '../lib/format.js';
 import { describe, notify } from '../lib/notice.js';
 import * as session from '../lib/session.js';
+import { faultsSection } from './faults.js';
 import { orderTable, signInFirst } from './parts.js';
 
 const ORDER_STATUSES = ['PENDING', 'CONFIRMED', 'CANCELLED'];
 
 /**
  * Operations (admin): every service instance with its health and the
- * gateway's breaker and balancer view of it, and the dead letters of every
- * consuming service with a replay button each.
+ * gateway's breaker and balancer view of it, the faults injected on purpose
+ * (and a form to inject one), every customer's recent orders, and the dead
+ * letters of every consuming service with a replay button each.
  * @type {import('../main.js').View}
  */
 export async function render(context) {
@@ -19,15 +21,20 @@ export async function render(context) {
   const status = ORDER_STATUSES.find((s) => s === query.get('orders'));
   if (!session.current()) return show(root, h('h1', {}, 'Operations'), signInFirst());
   if (!session.isAdmin()) return show(root, h('h1', {}, 'Operations'), h('p', {}, 'This page is for administrators.'));
-  const [registry, letters, orders] = await Promise.all([
+  const [registry, faults, letters, orders] = await Promise.all([
     call('/api/admin/registry', { signal }),
+    // Absent (404) where the gateway runs without fault injection.
+    call('/api/admin/faults', { signal }).catch((/** @type {unknown} */ error) => {
+      if (error instanceof ApiError && error.status === 404) return undefined;
+      throw error;
+    }),
     call('/api/admin/dlq?limit=50', { signal }),
     call(`/api/orders/admin/orders?pageSize=15${status ? `&status=${status}` : ''}`, { signal }).catch((/** @type {unknown} */ error) => ({ failed: describe(error) })),
   ]);
   const redraw = () => void render(context);
   show(
     root,
-    h('h1', {}, 'Operations'),
+    h('h1', {}, 'Operations ', h('button', { type: 'button', class: 'secondary', 'data-testid': 'refresh', onclick: redraw }, 'Refresh')),
     h('p', { class: 'muted' }, `Discovery: ${registry.discovery}. Traces: the trace console (port 8099 under npm start). Metrics: /metrics on each service.`),
     h('h2', {}, 'Services'),
     h(
@@ -59,6 +66,7 @@ export async function render(context) {
         }),
       ),
     ),
+    faultsSection(faults, redraw),
     h('h2', {}, 'Orders'),
     h(
       'nav',
