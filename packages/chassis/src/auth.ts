@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest, onRequestAsyncHookHandler } from 'fastify';
 import { createRemoteJWKSet, customFetch, errors as joseErrors, jwtVerify, type JWTVerifyGetKey } from 'jose';
 import { AppError } from './problem.ts';
 
@@ -120,16 +120,24 @@ declare module 'fastify' {
     principal: Principal | undefined;
   }
   interface FastifyInstance {
-    /** preHandler: 401 unless the request carries a valid access token. */
-    authenticate: preHandlerAsyncHookHandler;
-    /** preHandler: verifies a token when one is sent (401 if invalid); anonymous requests pass. */
-    identify: preHandlerAsyncHookHandler;
-    /** preHandler: 401 without a valid token, 403 unless the caller has `role`. */
-    requireRole: (role: Role) => preHandlerAsyncHookHandler;
+    /** onRequest hook: 401 unless the request carries a valid access token. */
+    authenticate: onRequestAsyncHookHandler;
+    /** onRequest hook: verifies a token when one is sent (401 if invalid); anonymous requests pass. */
+    identify: onRequestAsyncHookHandler;
+    /** onRequest hook: 401 without a valid token, 403 unless the caller has `role`. */
+    requireRole: (role: Role) => onRequestAsyncHookHandler;
   }
 }
 
-/** Adds `request.principal` and the `authenticate` / `requireRole` pre-handlers. */
+/**
+ * Adds `request.principal` and the `authenticate` / `identify` / `requireRole` hooks.
+ *
+ * They run as a route's `onRequest` hooks: who is calling is settled before the body
+ * is read, parsed or validated, so a caller without the right token learns 401 or 403
+ * and nothing of what the route expects (not a 400 naming its fields, not a 415), and
+ * a body from nobody costs no parsing. A route that puts one of them later
+ * (`preValidation`, `preHandler`) is refused when it is declared.
+ */
 export function installAuthentication(app: FastifyInstance, verify: VerifyAccessToken): void {
   app.decorateRequest('principal', undefined);
 
@@ -141,7 +149,7 @@ export function installAuthentication(app: FastifyInstance, verify: VerifyAccess
     return request.principal;
   };
 
-  // The pre-handlers that need a token, and the one that takes it when sent: a route that
+  // The hooks that need a token, and the one that takes it when sent: a route that
   // uses one is documented as such in the OpenAPI document, without saying it again.
   const needToken = new WeakSet<object>();
   const authenticateHandler = async (request: FastifyRequest) => {
@@ -162,8 +170,14 @@ export function installAuthentication(app: FastifyInstance, verify: VerifyAccess
     return handler;
   });
 
+  const isTokenHook = (handler: unknown): boolean => typeof handler === 'function' && (needToken.has(handler) || handler === identifyHandler);
   app.addHook('onRoute', (route) => {
-    const handlers = [route.onRequest, route.preValidation, route.preHandler].flat().filter((handler) => handler !== undefined);
+    for (const late of ['preValidation', 'preHandler'] as const) {
+      if ([route[late]].flat().some(isTokenHook)) {
+        throw new Error(`${[route.method].flat().join(',')} ${route.url}: authentication belongs in onRequest, before the body is read, not in ${late}`);
+      }
+    }
+    const handlers = [route.onRequest].flat().filter((handler) => handler !== undefined);
     const bearer: Record<string, string[]> = { bearer: [] };
     const security = handlers.some((handler) => needToken.has(handler)) ? [bearer] : handlers.includes(identifyHandler) ? [{}, bearer] : undefined;
     if (security && !route.schema?.security) route.schema = { ...route.schema, security };

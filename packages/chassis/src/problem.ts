@@ -94,7 +94,16 @@ export function isStoreUnavailable(error: unknown): boolean {
 const SHED_LOAD: ReadonlySet<ErrorCode> = new Set<ErrorCode>(['UPSTREAM_CIRCUIT_OPEN', 'UPSTREAM_SATURATED']);
 
 /** Installs the error and not-found handlers that turn everything into problem+json. */
-export function installProblemHandlers(app: FastifyInstance): void {
+export function installProblemHandlers(app: FastifyInstance): {
+  /**
+   * Answers a request no route takes (404, or 405 with Allow) in `onRequest`, before its
+   * body is read: Fastify parses the body of a request bound for the not-found handler
+   * like any other, so garbage sent to a path that does not exist would answer 400 or 415
+   * (and a large body would be read whole) instead of 404. Call it after the hooks every
+   * answer needs (the correlation id): hooks run in the order they are added.
+   */
+  answerNotFoundEarly: () => void;
+} {
   const methodsOf = indexRouteMethods(app);
   app.setErrorHandler((error: FastifyError | AppError, request: FastifyRequest, reply: FastifyReply) => {
     if (error instanceof AppError) {
@@ -127,14 +136,22 @@ export function installProblemHandlers(app: FastifyInstance): void {
     return sendProblem(reply, code, { detail: code === 'RATE_LIMITED' ? undefined : error.message });
   });
 
-  app.setNotFoundHandler((request, reply) => {
+  const answerNotFound = (request: FastifyRequest, reply: FastifyReply): FastifyReply => {
     const path = request.url.split('?')[0]!;
     const allowed = methodsOf(path);
     // A route of this very method that found nothing under its path (callNotFound) is a 404 too.
     if (allowed.length === 0 || allowed.includes(request.method)) return sendProblem(reply, 'ROUTE_NOT_FOUND', { detail: `${request.method} ${path} is not a route of this API` });
     reply.header('allow', allowed.join(', '));
     return sendProblem(reply, 'METHOD_NOT_ALLOWED', { detail: `${path} answers ${allowed.join(', ')}, not ${request.method}` });
-  });
+  };
+  app.setNotFoundHandler(answerNotFound);
+  return {
+    answerNotFoundEarly: () =>
+      app.addHook('onRequest', (request, reply, done) => {
+        if (!request.is404) return done();
+        answerNotFound(request, reply);
+      }),
+  };
 }
 
 /**

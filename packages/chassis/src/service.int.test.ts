@@ -39,9 +39,14 @@ const module: ServiceModule<typeof Config> = {
       await new Promise<void>((resolve) => (release = resolve));
       return { done: true };
     });
-    app.get('/api/probe/admin', { preHandler: app.requireRole('admin') }, async () => ({ ok: true }));
-    app.get('/api/probe/mine', { preHandler: [app.authenticate] }, async () => ({ ok: true }));
-    app.get('/api/probe/maybe-mine', { preHandler: app.identify }, async () => ({ ok: true }));
+    app.get('/api/probe/admin', { onRequest: app.requireRole('admin') }, async () => ({ ok: true }));
+    app.get('/api/probe/mine', { onRequest: [app.authenticate] }, async () => ({ ok: true }));
+    app.get('/api/probe/maybe-mine', { onRequest: app.identify }, async () => ({ ok: true }));
+    app.post(
+      '/api/probe/admin/items',
+      { onRequest: app.requireRole('admin'), schema: { body: Type.Object({ count: Type.Integer() }, { additionalProperties: false }), params: Type.Object({}) } },
+      async (req) => req.body,
+    );
     app.post('/api/probe/notes', { schema: { body: Type.Object({ text: Type.String(), tags: Type.Array(Type.String()) }, { additionalProperties: false }) } }, async (req) => req.body);
     app.post('/api/probe/weighings', { schema: { body: Type.Object({ grams: Type.Number() }, { additionalProperties: false }) } }, async (req) => req.body);
     app.get('/api/probe/items/:id', { schema: { params: Type.Object({ id: Type.String({ maxLength: 300 }) }) } }, async (req) => ({ id: req.params.id }));
@@ -166,6 +171,23 @@ describe('the chassis around a service', () => {
     }
   });
 
+  it('answers a path it lacks with 404 and a method a path lacks with 405 before it reads the body: garbage there is not a 400 or a 415', async () => {
+    const garbage = [
+      { 'content-type': 'application/json', payload: '{"half": ' },
+      { 'content-type': 'text/plain', payload: 'hello' },
+      { 'content-type': 'application/json', payload: 'x'.repeat(2_000_000) },
+    ];
+    for (const { payload, ...headers } of garbage) {
+      const lacking = await app.inject({ method: 'POST', url: '/api/probe/nowhere', headers, payload });
+      assert.equal(lacking.statusCode, 404, `${headers['content-type']}: ${lacking.body.slice(0, 200)}`);
+      assert.equal(lacking.json().code, 'ROUTE_NOT_FOUND');
+      assert.ok(lacking.headers['x-request-id'], 'the correlation id is echoed');
+      const wrongMethod = await app.inject({ method: 'PUT', url: '/api/probe/notes', headers, payload });
+      assert.equal(wrongMethod.statusCode, 405, `${headers['content-type']}: ${wrongMethod.body.slice(0, 200)}`);
+      assert.equal(wrongMethod.headers['allow'], 'POST');
+    }
+  });
+
   it('refuses the NUL character, which PostgreSQL cannot store, in every part of a request, naming where', async () => {
     const cases: Array<[InjectOptions, string]> = [
       [{ url: '/api/probe/items/a%00b' }, 'params/id'],
@@ -222,6 +244,40 @@ describe('the chassis around a service', () => {
       assert.match(head!, /content-type: application\/problem\+json/i, label);
       assert.match(head!, /connection: close/i, label);
       assert.equal(JSON.parse(body!).code, code, label);
+    }
+  });
+
+  it('asks who is calling before it reads what they sent: 401 or 403, never 400 or 415, for a body a caller may not send', async () => {
+    const admin = { authorization: `Bearer ${await tokens.issue({ roles: ['admin'] })}` };
+    const customer = { authorization: `Bearer ${await tokens.issue()}` };
+    const garbage: Array<{ headers: Record<string, string>; payload: string }> = [
+      { headers: { 'content-type': 'application/json' }, payload: '{"count": ' },
+      { headers: { 'content-type': 'application/json' }, payload: '{"count": "many", "role": "admin"}' },
+      { headers: { 'content-type': 'text/plain' }, payload: 'count=1' },
+    ];
+    for (const { headers, payload } of garbage) {
+      const anonymous = await app.inject({ method: 'POST', url: '/api/probe/admin/items', headers, payload });
+      assert.equal(anonymous.statusCode, 401, `anonymous, ${payload}: ${anonymous.body}`);
+      assert.equal(anonymous.json().code, 'UNAUTHENTICATED');
+      const refused = await app.inject({ method: 'POST', url: '/api/probe/admin/items', headers: { ...headers, ...customer }, payload });
+      assert.equal(refused.statusCode, 403, `customer, ${payload}: ${refused.body}`);
+      const read = await app.inject({ method: 'POST', url: '/api/probe/admin/items', headers: { ...headers, ...admin }, payload });
+      assert.ok(read.statusCode === 400 || read.statusCode === 415, `admin, ${payload}: ${read.statusCode} ${read.body}`);
+    }
+    const placed = await app.inject({ method: 'POST', url: '/api/probe/admin/items', headers: admin, payload: { count: 2 } });
+    assert.deepEqual(placed.json(), { count: 2 });
+  });
+
+  it('will not take a route that checks the token after the body is read', async () => {
+    const late = (await import('fastify')).default();
+    const { installAuthentication } = await import('./auth.ts');
+    installAuthentication(late, tokens.verifier);
+    for (const hook of ['preValidation', 'preHandler'] as const) {
+      assert.throws(
+        () => late.post(`/late/${hook}`, { [hook]: [late.requireRole('admin')] }, async () => ({})),
+        /onRequest/,
+        hook,
+      );
     }
   });
 

@@ -227,13 +227,14 @@ export async function createService<S extends TObject>(
     intercept: (handler) => void (intercept = handler),
   };
 
-  installProblemHandlers(app);
+  const problems = installProblemHandlers(app);
   installNulRefusal(app);
   // JSON is the only body format of the API: anything else answers 415.
   app.removeContentTypeParser('text/plain');
   installRequestIdAndClosing(app, config.SERVICE_NAME);
   installRequestMetrics(app, metrics);
   installAccessLog(app);
+  problems.answerNotFoundEarly();
   await installOpenApi(app, {
     title: module.title,
     description: module.description,

@@ -128,7 +128,7 @@ export function installDeadLetterRoutes(app: ServiceApp, base: string, queue: De
   app.get(
     base,
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags,
         summary: 'Dead letters of this service, oldest first',
@@ -141,7 +141,7 @@ export function installDeadLetterRoutes(app: ServiceApp, base: string, queue: De
 
   app.get(
     `${base}/:id`,
-    { preHandler: admin, schema: { tags, summary: 'One dead letter with its message', params: IdParams } },
+    { onRequest: admin, schema: { tags, summary: 'One dead letter with its message', params: IdParams } },
     async (request) => {
       const letter = await queue.get(request.params.id);
       if (!letter) throw notFound();
@@ -151,7 +151,7 @@ export function installDeadLetterRoutes(app: ServiceApp, base: string, queue: De
 
   app.post(
     `${base}/:id/replay`,
-    { preHandler: admin, schema: { tags, summary: 'Run the message through its handler again', params: IdParams, response: { 200: ReplayOutcomeSchema } } },
+    { onRequest: admin, schema: { tags, summary: 'Run the message through its handler again', params: IdParams, response: { 200: ReplayOutcomeSchema } } },
     async (request) => {
       const outcome = await queue.replay(request.params.id);
       if (!outcome) throw notFound();
@@ -163,7 +163,7 @@ export function installDeadLetterRoutes(app: ServiceApp, base: string, queue: De
   app.post(
     `${base}/replay`,
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags,
         summary: 'Replay every dead letter (optionally of one message name), oldest first',
@@ -181,7 +181,7 @@ export function installDeadLetterRoutes(app: ServiceApp, base: string, queue: De
 
   app.delete(
     `${base}/:id`,
-    { preHandler: admin, schema: { tags, summary: 'Discard a dead letter for good', params: IdParams } },
+    { onRequest: admin, schema: { tags, summary: 'Discard a dead letter for good', params: IdParams } },
     async (request, reply) => {
       if (!(await queue.discard(request.params.id))) throw notFound();
       return reply.code(204).send();

@@ -114,7 +114,7 @@ export async function catalogRoutes(app: ServiceApp, { db, outbox }: ServiceCont
   app.post(
     '/api/catalog/categories',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags: ['categories', 'admin'],
         summary: 'Create a category (admin)',
@@ -131,7 +131,7 @@ export async function catalogRoutes(app: ServiceApp, { db, outbox }: ServiceCont
   app.post(
     '/api/catalog/products',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags: ['products', 'admin'],
         summary: 'Create a product (admin)',
@@ -168,7 +168,7 @@ export async function catalogRoutes(app: ServiceApp, { db, outbox }: ServiceCont
   app.patch(
     '/api/catalog/products/:id',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags: ['products', 'admin'],
         summary: 'Change a product; `active: false` deactivates it (admin). Send If-Match to update only the version you saw.',
@@ -203,7 +203,7 @@ export async function catalogRoutes(app: ServiceApp, { db, outbox }: ServiceCont
   app.post(
     '/api/catalog/products/:id/stock-adjustments',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags: ['stock', 'admin'],
         summary: 'Add (positive delta) or remove (negative delta) on-hand stock (admin). Never below zero or below reserved.',

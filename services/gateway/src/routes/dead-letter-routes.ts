@@ -90,7 +90,7 @@ export function installDeadLetterRoutes(app: ServiceApp, options: DeadLetterRout
   app.get(
     DLQ_BASE,
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags,
         summary: 'Dead letters of every consuming service (or one), oldest first',
@@ -130,7 +130,7 @@ export function installDeadLetterRoutes(app: ServiceApp, options: DeadLetterRout
   app.post(
     `${DLQ_BASE}/replay`,
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags,
         summary: 'Replay every dead letter of every consuming service (or one, or of one message name)',
@@ -164,7 +164,7 @@ export function installDeadLetterRoutes(app: ServiceApp, options: DeadLetterRout
   app.get(
     `${DLQ_BASE}/:service/:id`,
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags,
         summary: 'One dead letter of a service, with its message',
@@ -181,7 +181,7 @@ export function installDeadLetterRoutes(app: ServiceApp, options: DeadLetterRout
   app.post(
     `${DLQ_BASE}/:service/:id/replay`,
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags,
         summary: "Run a dead letter through its service's handler again",
@@ -199,7 +199,7 @@ export function installDeadLetterRoutes(app: ServiceApp, options: DeadLetterRout
   app.delete(
     `${DLQ_BASE}/:service/:id`,
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: { tags, summary: 'Discard a dead letter of a service for good', params: ItemParams, response: { 204: Type.Null({ description: 'Discarded' }) } },
     },
     async (request, reply) => {

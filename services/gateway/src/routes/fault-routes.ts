@@ -112,7 +112,7 @@ export function installFaultRoutes(app: ServiceApp, options: FaultRoutesOptions)
 
   app.get(
     FAULTS_PATH,
-    { preHandler: admin, schema: { tags, summary: 'The fault of every service instance, with its counters', response: { 200: FaultsAnswer } } },
+    { onRequest: admin, schema: { tags, summary: 'The fault of every service instance, with its counters', response: { 200: FaultsAnswer } } },
     async () => {
       const services = new Set<string>([...faultTargets, ...discovery.all().map((instance) => instance.service)]);
       const instances = [...services].flatMap((service) => instancesOf(service));
@@ -123,7 +123,7 @@ export function installFaultRoutes(app: ServiceApp, options: FaultRoutesOptions)
   app.put(
     `${FAULTS_PATH}/:service`,
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags,
         summary: 'Break every instance of a service (or one) on purpose, for a while; replaces the fault it had',
@@ -150,13 +150,13 @@ export function installFaultRoutes(app: ServiceApp, options: FaultRoutesOptions)
 
   app.delete(
     `${FAULTS_PATH}/:service`,
-    { preHandler: admin, schema: { tags, summary: 'End the fault of every instance of a service (or one); held requests go through', params: TargetParams, querystring: InstanceQuery, response: { 200: FaultsAnswer } } },
+    { onRequest: admin, schema: { tags, summary: 'End the fault of every instance of a service (or one); held requests go through', params: TargetParams, querystring: InstanceQuery, response: { 200: FaultsAnswer } } },
     async (request) => onEach(chosen(request.params.service, request.query.instance), (url) => clearFault(url, { timeoutMs: CONTROL_TIMEOUT_MS }), true),
   );
 
   app.delete(
     FAULTS_PATH,
-    { preHandler: admin, schema: { tags, summary: 'End every fault the API can set (every service but the gateway)', response: { 200: FaultsAnswer } } },
+    { onRequest: admin, schema: { tags, summary: 'End every fault the API can set (every service but the gateway)', response: { 200: FaultsAnswer } } },
     async () => onEach(faultTargets.flatMap((service) => instancesOf(service)), (url) => clearFault(url, { timeoutMs: CONTROL_TIMEOUT_MS }), true),
   );
 }

@@ -27,7 +27,7 @@ export function installRegistryRoutes(app: ServiceApp, options: RegistryRoutesOp
   app.get(
     REGISTRY_PATH,
     {
-      preHandler: app.requireRole('admin'),
+      onRequest: app.requireRole('admin'),
       schema: {
         tags: ['registry'],
         summary: 'Every service instance with its health, and the gateway breaker and balancer state',

@@ -47,7 +47,7 @@ export function installStorefrontRoutes(app: ServiceApp, options: StorefrontOpti
   app.get(
     HOME_PATH,
     {
-      preHandler: app.identify,
+      onRequest: app.identify,
       schema: {
         tags: ['storefront'],
         summary: 'The storefront home in one call: categories, featured products and (signed in) recent orders; partial when a service is down',

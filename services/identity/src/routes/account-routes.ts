@@ -15,7 +15,7 @@ export function accountRoutes(app: ServiceApp, { db }: IdentityDeps): void {
   app.get(
     '/me',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['account'],
         summary: 'The signed-in user with their addresses',
@@ -34,7 +34,7 @@ export function accountRoutes(app: ServiceApp, { db }: IdentityDeps): void {
   app.post(
     '/me/addresses',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['account'],
         summary: `Add an address (at most ${MAX_ADDRESSES_PER_USER} per account)`,
@@ -56,7 +56,7 @@ export function accountRoutes(app: ServiceApp, { db }: IdentityDeps): void {
   app.delete(
     '/me/addresses/:id',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['account'],
         summary: 'Delete one of your addresses',

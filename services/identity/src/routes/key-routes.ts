@@ -23,7 +23,7 @@ export function keyRoutes(app: ServiceApp, { keys }: IdentityDeps): void {
   app.post(
     '/keys/rotate',
     {
-      preHandler: app.requireRole('admin'),
+      onRequest: app.requireRole('admin'),
       schema: {
         tags: ['keys', 'admin'],
         summary: 'Start signing with a new key (admin)',

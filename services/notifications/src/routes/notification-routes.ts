@@ -19,7 +19,7 @@ export async function notificationRoutes(app: ServiceApp, { db }: ServiceContext
   app.get(
     '/api/notifications',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['notifications'],
         summary: "The caller's notifications, newest first",
@@ -48,7 +48,7 @@ export async function notificationRoutes(app: ServiceApp, { db }: ServiceContext
   app.post(
     '/api/notifications/:id/read',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['notifications'],
         summary: 'Mark one of your notifications read (marking it again keeps the first time)',

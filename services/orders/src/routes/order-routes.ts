@@ -57,7 +57,7 @@ export function orderRoutes(app: ServiceApp, { db, placeOrder, saga, projections
   app.post(
     '/api/orders',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['orders'],
         summary: 'Place an order; checkout runs asynchronously (watch GET /api/orders/:id or its event stream)',
@@ -77,7 +77,7 @@ export function orderRoutes(app: ServiceApp, { db, placeOrder, saga, projections
   app.get(
     '/api/orders',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['orders'],
         summary: "The caller's orders, newest first",
@@ -102,7 +102,7 @@ export function orderRoutes(app: ServiceApp, { db, placeOrder, saga, projections
   app.get(
     '/api/orders/:id',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['orders'],
         summary: 'One of your orders: status, items, total, the reason if cancelled, and its timeline',
@@ -116,7 +116,7 @@ export function orderRoutes(app: ServiceApp, { db, placeOrder, saga, projections
   app.post(
     '/api/orders/:id/cancel',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['orders'],
         summary: 'Cancel one of your orders until it is confirmed; completed checkout steps are compensated',
@@ -145,7 +145,7 @@ export function orderRoutes(app: ServiceApp, { db, placeOrder, saga, projections
   app.get(
     '/api/orders/:id/events',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['orders'],
         summary: 'Server-sent events: the order now, then each change (event `order`), until it is confirmed or cancelled',
@@ -202,7 +202,7 @@ export function orderRoutes(app: ServiceApp, { db, placeOrder, saga, projections
   app.get(
     '/api/orders/admin/orders',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags: ['orders', 'admin'],
         summary: "Every customer's orders, newest first; by status (PENDING: checkouts in flight) or one customer's (admin)",
@@ -232,7 +232,7 @@ export function orderRoutes(app: ServiceApp, { db, placeOrder, saga, projections
   app.get(
     '/api/orders/admin/sagas/:id',
     {
-      preHandler: admin,
+      onRequest: admin,
       schema: {
         tags: ['orders', 'admin'],
         summary: "An order's checkout saga: state, what it waits on, and every command, reply, deadline and retry (admin)",

@@ -41,7 +41,7 @@ export async function paymentRoutes(app: ServiceApp, { db }: ServiceContext): Pr
   app.post(
     '/api/payments/tokens',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['payments'],
         summary: 'Tokenize a card: payments keeps its brand and last four only and answers an opaque token',
@@ -62,7 +62,7 @@ export async function paymentRoutes(app: ServiceApp, { db }: ServiceContext): Pr
   app.get(
     '/api/payments',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['payments'],
         summary: "The caller's payments, newest first; an admin sees everyone's, or one customer's with customerId",
@@ -96,7 +96,7 @@ export async function paymentRoutes(app: ServiceApp, { db }: ServiceContext): Pr
   app.get(
     '/api/payments/:id',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['payments'],
         summary: 'One of your payments',

@@ -23,7 +23,7 @@ export async function shipmentRoutes(app: ServiceApp, { db }: ServiceContext): P
   app.get(
     '/api/shipments',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['shipments'],
         summary: "The caller's shipments, newest first (an admin's: everyone's)",
@@ -52,7 +52,7 @@ export async function shipmentRoutes(app: ServiceApp, { db }: ServiceContext): P
   app.get(
     '/api/shipments/:id',
     {
-      preHandler: app.authenticate,
+      onRequest: app.authenticate,
       schema: {
         tags: ['shipments'],
         summary: 'One of your shipments (an admin: anyone\'s)',
