@@ -11,24 +11,18 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { callPolicy } from '@bazaar/topology';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace';
-import { createService, extendConfig, loadConfig, startTelemetry, tracer, untraced, UpstreamClient, type ServiceApp, type ServiceModule } from './index.ts';
+import { createService, startTelemetry, tracer, untraced, UpstreamClient, type ServiceApp } from './index.ts';
+import { probeConfig, probeService } from './testing/probe-service.ts';
 
 const exporter = new InMemorySpanExporter();
-const Config = extendConfig({});
 const seen: unknown[] = [];
-const module: ServiceModule<typeof Config> = {
-  name: 'probe',
-  title: 'Probe',
-  description: 'One route, to be called',
-  configSchema: Config,
-  async routes(app) {
-    app.get('/api/probe/ping', async (request) => {
-      seen.push(request.headers.traceparent);
-      return { ok: true };
-    });
-    app.get('/api/probe/last', async () => ({ ok: true }));
-  },
-};
+const module = probeService('One route, to be called', (app) => {
+  app.get('/api/probe/ping', async (request) => {
+    seen.push(request.headers.traceparent);
+    return { ok: true };
+  });
+  app.get('/api/probe/last', async () => ({ ok: true }));
+});
 
 let app: ServiceApp | undefined;
 let client: UpstreamClient;
@@ -51,7 +45,7 @@ async function recordedPaths(): Promise<unknown[]> {
 
 before(async () => {
   startTelemetry({ serviceName: 'probe', spanProcessors: [new SimpleSpanProcessor({ exporter })] });
-  ({ app } = await createService(module, loadConfig(Config, { SERVICE_NAME: 'probe', PORT: '0' }), { logger: false }));
+  ({ app } = await createService(module, probeConfig(), { logger: false }));
   base = await app.listen({ port: 0, host: '127.0.0.1' });
   client = new UpstreamClient({ caller: 'caller', service: 'probe', policy: callPolicy('caller', 'probe'), instances: () => [{ id: 'probe-1', url: base }] });
 });

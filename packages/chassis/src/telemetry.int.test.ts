@@ -12,7 +12,8 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { request } from 'undici';
-import { createService, extendConfig, loadConfig, startTelemetry, type ServiceApp, type ServiceModule } from './index.ts';
+import { createService, startTelemetry, type ServiceApp } from './index.ts';
+import { probeConfig, probeService } from './testing/probe-service.ts';
 
 interface OtlpAttribute {
   key: string;
@@ -55,16 +56,9 @@ const collector = createServer((req, res) => {
 
 const attribute = (attributes: OtlpAttribute[], key: string) => attributes.find((a) => a.key === key)?.value;
 
-const Config = extendConfig({});
-const module: ServiceModule<typeof Config> = {
-  name: 'probe',
-  title: 'Probe',
-  description: 'One route, to be traced',
-  configSchema: Config,
-  async routes(app) {
-    app.get('/api/probe/ping', async () => ({ ok: true }));
-  },
-};
+const module = probeService('One route, to be traced', (app) => {
+  app.get('/api/probe/ping', async () => ({ ok: true }));
+});
 
 const caller = { traceId: randomBytes(16).toString('hex'), spanId: randomBytes(8).toString('hex') };
 let app: ServiceApp | undefined;
@@ -76,7 +70,7 @@ before(async () => {
   await new Promise<void>((resolve) => collector.listen(0, '127.0.0.1', resolve));
   const endpoint = `http://127.0.0.1:${(collector.address() as AddressInfo).port}`;
   const telemetry = startTelemetry({ serviceName: 'probe', otlpEndpoint: endpoint });
-  ({ app } = await createService(module, loadConfig(Config, { SERVICE_NAME: 'probe', PORT: '0', OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }), { logger: false }));
+  ({ app } = await createService(module, probeConfig({ OTEL_EXPORTER_OTLP_ENDPOINT: endpoint }), { logger: false }));
   const base = await app.listen({ port: 0, host: '127.0.0.1' });
 
   const first = await request(`${base}/api/probe/ping`, { headers: { traceparent: `00-${caller.traceId}-${caller.spanId}-01` } });

@@ -9,21 +9,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { createService, extendConfig, loadConfig, startTelemetry, UpstreamClient, type ServiceApp, type ServiceModule } from '@bazaar/chassis';
+import { createService, startTelemetry, UpstreamClient, type ServiceApp } from '@bazaar/chassis';
 import { startTraceConsole } from '@bazaar/runtime/trace-console/server';
 import { callPolicy } from '@bazaar/topology';
 import { OpenApiAggregator } from './aggregate.ts';
+import { probeConfig, probeService } from '@bazaar/chassis/testing/probe-service';
 
-const Config = extendConfig({});
-const module: ServiceModule<typeof Config> = {
-  name: 'probe',
-  title: 'Probe',
-  description: 'One route, in its OpenAPI document',
-  configSchema: Config,
-  async routes(app) {
-    app.get('/api/probe/ping', { schema: { response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
-  },
-};
+const module = probeService('One route, in its OpenAPI document', (app) => {
+  app.get('/api/probe/ping', { schema: { response: { 200: { type: 'object', properties: { ok: { type: 'boolean' } } } } } }, async () => ({ ok: true }));
+});
 
 let traceConsole: Awaited<ReturnType<typeof startTraceConsole>>;
 let app: ServiceApp | undefined;
@@ -32,7 +26,7 @@ let merged: ReturnType<OpenApiAggregator['merge']>;
 before(async () => {
   traceConsole = await startTraceConsole(0);
   const telemetry = startTelemetry({ serviceName: 'probe', otlpEndpoint: traceConsole.url, exportDelayMs: 10 });
-  ({ app } = await createService(module, loadConfig(Config, { SERVICE_NAME: 'probe', PORT: '0' }), { logger: false }));
+  ({ app } = await createService(module, probeConfig(), { logger: false }));
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
   const client = new UpstreamClient({ caller: 'gateway', service: 'probe', policy: callPolicy('gateway', 'probe'), instances: () => [{ id: 'probe-1', url }] });
 
