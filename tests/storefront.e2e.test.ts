@@ -371,7 +371,8 @@ describe('the storefront, in Chromium', () => {
     await page.getByLabel('SKU').fill('TST-501');
     await page.getByLabel('Name').fill('Analytical Engine Model');
     await page.getByLabel('Description').fill('A brass model of Babbage’s engine.');
-    await page.getByLabel('Price (EUR)').fill('249.9');
+    await page.getByLabel('Price', { exact: true }).fill('249.9');
+    assert.equal(await page.getByLabel('Currency (ISO 4217)').inputValue(), 'EUR', 'euros unless told otherwise');
     await page.getByLabel('Category').selectOption('home');
     await page.getByLabel('Stock on hand').fill('4');
     await page.getByRole('button', { name: 'Create product' }).click();
@@ -403,6 +404,21 @@ describe('the storefront, in Chromium', () => {
     assert.equal(found.total, 0, 'off sale: not in the shop');
     await page.getByTestId('off-sale').waitFor();
     assert.equal(await page.getByRole('button', { name: 'Add to cart' }).isDisabled(), true, 'and not to be bought from its page');
+
+    // A price is read in its currency's own minor units: a yen has none.
+    await page.goto('/#/admin/products/new');
+    await page.getByLabel('SKU').fill('TST-502');
+    await page.getByLabel('Name').fill('Soroban');
+    await page.getByLabel('Price', { exact: true }).fill('12.5');
+    await page.getByLabel('Currency (ISO 4217)').fill('jpy');
+    await page.getByLabel('Category').selectOption('home');
+    await page.getByRole('button', { name: 'Create product' }).click();
+    await page.getByText('A price in JPY is a whole number').waitFor();
+    await page.getByLabel('Price', { exact: true }).fill('1250');
+    await page.getByRole('button', { name: 'Create product' }).click();
+    await page.getByRole('heading', { name: 'Soroban', level: 1 }).waitFor();
+    assert.equal(await page.locator('.price.large').innerText(), '¥1,250');
+    assert.equal(await page.getByLabel('Price (JPY)').inputValue(), '1250', 'edited as typed, not as hundredths');
     assert.deepEqual(problems.filter((problem) => !problem.includes('status of 412')), [], 'nothing but the refused save');
   });
 });

@@ -3,15 +3,26 @@
 import { call, send } from '../lib/api.js';
 import { h, show } from '../lib/dom.js';
 import { form } from '../lib/form.js';
-import { majorUnits, minorUnits } from '../lib/format.js';
+import { fractionDigits, majorUnits, minorUnits } from '../lib/format.js';
 import { notify } from '../lib/notice.js';
 
 
-/** The typed price in minor units, or an error the form shows. @param {Record<string, string>} values */
-function priceOf(values) {
-  const amount = minorUnits(values['price'] ?? '');
-  if (amount === undefined) throw new Error('The price is a number with at most two decimals, e.g. 12.50');
-  return amount;
+/**
+ * The typed price in minor units of its currency, or an error the form shows.
+ * @param {Record<string, string>} values @param {string} currency
+ */
+function priceOf(values, currency) {
+  const amount = minorUnits(values['price'] ?? '', currency);
+  if (amount !== undefined) return amount;
+  const digits = fractionDigits(currency);
+  throw new Error(digits === 0 ? `A price in ${currency} is a whole number, e.g. 1250` : `A price in ${currency} is a number with at most ${digits === 1 ? 'one decimal' : `${digits} decimals`}, e.g. ${majorUnits(1250 * 10 ** Math.max(0, digits - 2), currency)}`);
+}
+
+/** The typed ISO 4217 code, upper case, or an error the form shows. @param {Record<string, string>} values */
+function currencyOf(values) {
+  const currency = (values['currency'] ?? '').trim().toUpperCase();
+  if (!/^[A-Z]{3}$/.test(currency)) throw new Error('The currency is a three-letter ISO 4217 code, e.g. EUR');
+  return currency;
 }
 
 /** @param {AbortSignal} signal @returns {Promise<Array<{ slug: string, name: string }>>} */
@@ -39,7 +50,7 @@ export async function editForm(product, signal, redraw) {
   const edit = form(
     { class: 'checkout' },
     async (values) => {
-      const amount = priceOf(values);
+      const amount = priceOf(values, product.price.currency);
       await send(`/api/catalog/products/${product.id}`, {
         method: 'PATCH',
         headers: { 'if-match': `W/"${product.id}-${product.version}"` },
@@ -50,7 +61,7 @@ export async function editForm(product, signal, redraw) {
     },
     field('Name', h('input', { name: 'name', required: true, maxlength: 200, value: product.name })),
     field('Description', h('textarea', { name: 'description', maxlength: 5000, rows: 3 }, product.description)),
-    field(`Price (${product.price.currency})`, h('input', { name: 'price', required: true, inputmode: 'decimal', value: majorUnits(product.price.amount) })),
+    field(`Price (${product.price.currency})`, h('input', { name: 'price', required: true, inputmode: 'decimal', value: majorUnits(product.price.amount, product.price.currency) })),
     field('Category', categorySelect(list, product.category)),
     h('label', { class: 'check' }, h('input', { type: 'checkbox', name: 'active', checked: product.active }), ' On sale (unchecked: deactivated, hidden from the shop)'),
     h('button', { type: 'submit' }, 'Save'),
@@ -73,7 +84,7 @@ export async function render({ root, signal }) {
           sku: (values['sku'] ?? '').trim().toUpperCase(),
           name: values['name'],
           description: values['description'] ?? '',
-          price: { amount: priceOf(values), currency: 'EUR' },
+          price: { amount: priceOf(values, currencyOf(values)), currency: currencyOf(values) },
           category: values['category'],
           onHand: Number(values['onHand'] ?? 0),
         },
@@ -83,7 +94,8 @@ export async function render({ root, signal }) {
     field('SKU', h('input', { name: 'sku', required: true, pattern: '[A-Za-z0-9][A-Za-z0-9\\-]{1,63}', placeholder: 'BOO-100' })),
     field('Name', h('input', { name: 'name', required: true, maxlength: 200 })),
     field('Description', h('textarea', { name: 'description', maxlength: 5000, rows: 3 })),
-    field('Price (EUR)', h('input', { name: 'price', required: true, inputmode: 'decimal', placeholder: '12.50' })),
+    field('Price', h('input', { name: 'price', required: true, inputmode: 'decimal', placeholder: '12.50' })),
+    field('Currency (ISO 4217)', h('input', { name: 'currency', required: true, pattern: '[A-Za-z]{3}', maxlength: 3, value: 'EUR', autocomplete: 'off' })),
     field('Category', categorySelect(list)),
     field('Stock on hand', h('input', { name: 'onHand', type: 'number', min: 0, max: 1_000_000_000, value: 0, required: true })),
     h('button', { type: 'submit' }, 'Create product'),
