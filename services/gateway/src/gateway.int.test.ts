@@ -256,6 +256,40 @@ describe('edge security', () => {
     socket.destroy();
   });
 
+  it('lets a client still streaming a chunked body found too large mid-way finish and read the 413, then reuses the connection', async () => {
+    const { hostname: host, port } = new URL(gatewayUrl);
+    const socket = connect(Number(port), host);
+    await once(socket, 'connect');
+    let received = '';
+    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+    const socketErrors: Error[] = [];
+    socket.on('error', (error) => socketErrors.push(error));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const chunk = (size: number) => Buffer.concat([Buffer.from(`${size.toString(16)}\r\n`), Buffer.alloc(size, 'x'), Buffer.from('\r\n')]);
+    socket.write(`POST /api/catalog/products HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`);
+    // Past the limit with no length declared: the gateway learns it mid-way.
+    for (let sent = 0; sent < 64 * 1024; sent += 4096) socket.write(chunk(4096));
+    for (let deadline = Date.now() + 2_000; !received.includes('PAYLOAD_TOO_LARGE'); ) {
+      assert.ok(Date.now() < deadline && !socket.destroyed, `no 413 mid-body: ${received} ${socketErrors.map((e) => e.message)}`);
+      await sleep(10);
+    }
+    assert.match(received, /^HTTP\/1\.1 413 /);
+    // The rest of a half-megabyte upload still in flight, then its end.
+    for (let sent = 64 * 1024; sent < 512 * 1024 && !socket.destroyed; sent += 16_384) {
+      if (!socket.write(chunk(16_384))) await Promise.race([drained(socket), closed]);
+    }
+    socket.write('0\r\n\r\n');
+    received = '';
+    socket.write(`GET /api/catalog/products HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
+    for (let deadline = Date.now() + 2_000; !/^HTTP\/1\.1 \d{3} [\s\S]*\r\n\r\n/.test(received); ) {
+      assert.ok(Date.now() < deadline && !socket.destroyed, `the connection was not reusable after the refused body: ${JSON.stringify(received.slice(0, 200))} ${socketErrors.map((e) => e.message)}`);
+      await sleep(10);
+    }
+    assert.match(received, /^HTTP\/1\.1 200 /);
+    assert.deepEqual(socketErrors, []);
+    socket.destroy();
+  });
+
   it('closes a connection whose refused body goes on past what the gateway will discard', async () => {
     const { hostname: host, port } = new URL(gatewayUrl);
     const socket = connect(Number(port), host);

@@ -164,11 +164,10 @@ function hasBody(req: IncomingMessage): boolean {
 }
 
 /**
- * How much of a body refused for its declared length the gateway still reads, and for
- * how long, discarding it: a client that writes its whole body before reading (most
- * do) can finish and read the 413 instead of meeting a closed socket (EPIPE, or a reset
- * that loses the answer), and the connection is reused after it. Beyond either bound
- * the connection is closed.
+ * How much of a refused body the gateway still reads, and for how long, discarding it:
+ * a client that writes its whole body before reading (most do) can finish and read the
+ * 413 instead of meeting a closed socket (EPIPE, or a reset that loses the answer), and
+ * the connection is reused after it. Beyond either bound the connection is closed.
  */
 const DISCARD_BYTES = 8 * 1024 * 1024;
 const DISCARD_MS = 5_000;
@@ -188,25 +187,48 @@ function discardRefusedBody(req: IncomingMessage): void {
   req.once('close', settle);
 }
 
-/** The request body, whole, or a 413 as soon as it is known to be larger than allowed (declared or streamed). */
-async function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
-  const message = `The body may be at most ${limit} bytes`;
+/**
+ * The request body, whole, or a 413 as soon as it is known to be larger than allowed:
+ * from its declared length, or mid-way through a streamed (chunked) one. Either way the
+ * rest is discarded within bounds, so the client reads the answer and keeps the connection.
+ */
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer | undefined> {
+  const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', `The body may be at most ${limit} bytes`);
   const declared = req.headers['content-length'];
   if (declared !== undefined && Number(declared) > limit) {
     discardRefusedBody(req);
-    throw new AppError('PAYLOAD_TOO_LARGE', message);
+    return Promise.reject(tooLarge());
   }
-  // A streamed body found too large mid-way is not read to its end: its unread rest must
-  // not be parsed as the next request, so the connection closes after the answer.
-  const tooLarge = () => new AppError('PAYLOAD_TOO_LARGE', message, { headers: { connection: 'close' } });
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    size += (chunk as Buffer).length;
-    if (size > limit) throw tooLarge();
-    chunks.push(chunk as Buffer);
-  }
-  return chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const stop = () => {
+      req.off('data', onData);
+      req.off('end', onEnd);
+      req.off('error', onError);
+      req.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= limit) return void chunks.push(chunk);
+      stop();
+      discardRefusedBody(req);
+      reject(tooLarge());
+    };
+    const onEnd = () => {
+      stop();
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks));
+    };
+    const onError = (error: Error) => {
+      stop();
+      reject(error);
+    };
+    const onClose = () => onError(new Error('the client closed the connection before its body ended'));
+    req.on('data', onData);
+    req.once('end', onEnd);
+    req.once('error', onError);
+    req.once('close', onClose);
+  });
 }
 
 function upstreamHeaders(req: IncomingMessage): Record<string, string> {
