@@ -36,6 +36,10 @@ for (const broker of ['embedded', 'nats'] as const) {
         args: broker === 'nats' ? ['--broker', NATS_URL] : [],
         env: {
           OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+          // Traces a caller sampled are recorded, none that start here; spans leave every 100 ms.
+          OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+          OTEL_TRACES_SAMPLER_ARG: '0',
+          OTEL_BSP_SCHEDULE_DELAY: '100',
           BROKER_PREFIX: prefix,
           BAZAAR_ADMIN_EMAIL: admin.email,
           BAZAAR_ADMIN_PASSWORD: admin.password,
@@ -58,6 +62,23 @@ for (const broker of ['embedded', 'nats'] as const) {
       const line = system.output.find((l) => l.includes('message broker:'));
       assert.ok(line, 'the launcher names the broker');
       assert.match(line, broker === 'nats' ? /NATS JetStream at 127\.0\.0\.1:4222/ : /embedded \(PostgreSQL database bazaar_broker\)/);
+    });
+
+    it('samples as OTEL_TRACES_SAMPLER says, and exports as soon as OTEL_BSP_SCHEDULE_DELAY says', async () => {
+      const sampled = randomBytes(16).toString('hex');
+      const asked = Date.now();
+      // Past the gateway's cache, so that catalog answers too.
+      const fresh = `/api/catalog/products?q=${randomUUID().slice(0, 8)}`;
+      const followed = await api(fresh, { headers: { traceparent: `00-${sampled}-${randomBytes(8).toString('hex')}-01` } });
+      assert.equal(followed.status, 200);
+      assert.match(String(followed.headers['traceresponse']), new RegExp(`^00-${sampled}-[0-9a-f]{16}-01$`), 'a trace the caller sampled is recorded');
+      const own = await api(`/api/catalog/products?q=${randomUUID().slice(0, 8)}`);
+      assert.equal(own.status, 200);
+      assert.equal(own.headers['traceresponse'], undefined, 'a trace that starts here is not, at a ratio of 0');
+      // The SDK's default batch delay is 5 s: well before that, the gateway's and catalog's spans are in.
+      const arrived = () => ['gateway', 'catalog'].every((service) => collector.spans.some((s) => s.traceId === sampled && s.service === service));
+      while (!arrived() && Date.now() - asked < 4_000) await new Promise((resolve) => setTimeout(resolve, 20));
+      assert.ok(arrived(), `spans of the sampled trace within 4 s: ${collector.spans.filter((s) => s.traceId === sampled).map((s) => s.service)}`);
     });
 
     it('welcomes a new customer, and the caller\'s trace runs from the gateway to the consumer', async () => {

@@ -1,6 +1,7 @@
 import { Type, type Static, type TObject, type TProperties } from 'typebox';
 import Value from 'typebox/value';
 import { MESSAGE_PARTITIONS } from '@bazaar/contracts/messages/asyncapi';
+import { TRACE_SAMPLERS } from './telemetry.ts';
 
 /** Thrown at boot when the environment does not satisfy the service's config schema. */
 export class ConfigError extends Error {
@@ -40,6 +41,10 @@ export const BaseConfig = Type.Object({
   OTEL_EXPORTER_OTLP_ENDPOINT: Type.Optional(Type.String({ format: 'uri' })),
   /** Milliseconds finished spans wait to be exported in one batch (OpenTelemetry's variable; its default 5000). */
   OTEL_BSP_SCHEDULE_DELAY: Type.Optional(Type.Integer({ minimum: 10, maximum: 60_000 })),
+  /** Which traces are recorded when spans are exported (OpenTelemetry's variable and names); `parentbased_always_on`, every one, by default. */
+  OTEL_TRACES_SAMPLER: Type.Optional(Type.Union(TRACE_SAMPLERS.map((name) => Type.Literal(name)))),
+  /** The share of new traces `traceidratio` and `parentbased_traceidratio` record, 0 to 1 (1 by default). */
+  OTEL_TRACES_SAMPLER_ARG: Type.Optional(Type.Number({ minimum: 0, maximum: 1 })),
   /** Issuer and audience of access tokens (identity signs them, everyone verifies). */
   JWT_ISSUER: Type.String({ default: 'bazaar-identity' }),
   JWT_AUDIENCE: Type.String({ default: 'bazaar' }),

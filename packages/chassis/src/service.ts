@@ -18,7 +18,7 @@ import { finiteNumbersOnly, installNulRefusal } from './request-input.ts';
 import { ROUTER_OPTIONS } from './allowed-methods.ts';
 import { answerClientError, answerFrameworkError, AppError, installProblemHandlers, sendProblem } from './problem.ts';
 import { acceptableRequestId } from './request-context.ts';
-import { nameServerSpan, startTelemetry, untraced, withServerSpan } from './telemetry.ts';
+import { nameServerSpan, startTelemetry, untraced, withServerSpan, type TelemetryOptions } from './telemetry.ts';
 import { messageFlows, topology, type ServiceName } from '@bazaar/topology';
 import type { Broker } from './messaging/broker.ts';
 import { connectBroker } from './messaging/connect.ts';
@@ -170,7 +170,7 @@ export async function createService<S extends TObject>(
   config: Static<S> & BaseConfig,
   options: CreateServiceOptions = {},
 ): Promise<{ app: ServiceApp; context: ServiceContext<Static<S> & BaseConfig> }> {
-  startTelemetry({ serviceName: config.SERVICE_NAME, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT, exportDelayMs: config.OTEL_BSP_SCHEDULE_DELAY });
+  startTelemetry(telemetryOptions(config));
   let intercept: RawHandler | undefined;
   // Fault injection (FAULT_INJECTION=true: `npm run chaos`, tests) sees each request first; off, it is one branch.
   let faults: FaultInjector | undefined;
@@ -390,6 +390,15 @@ function installAccessLog(app: ServiceApp): void {
   });
 }
 
+/** Telemetry as the configuration says: exporter, batch delay, sampler. */
+const telemetryOptions = (config: BaseConfig): TelemetryOptions => ({
+  serviceName: config.SERVICE_NAME,
+  otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT,
+  exportDelayMs: config.OTEL_BSP_SCHEDULE_DELAY,
+  sampler: config.OTEL_TRACES_SAMPLER,
+  samplerRatio: config.OTEL_TRACES_SAMPLER_ARG,
+});
+
 /**
  * The process around a service: config from the environment (fails fast, naming
  * the bad variable), telemetry, database and migrations, listen, and graceful
@@ -404,7 +413,8 @@ export async function runService<S extends TObject>(module: ServiceModule<S>): P
     process.stderr.write(`${module.name}: ${(error as Error).message}\n`);
     process.exit(78); // EX_CONFIG: the launcher does not restart a misconfigured service
   }
-  const telemetry = startTelemetry({ serviceName: module.name, otlpEndpoint: config.OTEL_EXPORTER_OTLP_ENDPOINT });
+  // The process's first call installs telemetry (createService's finds it installed): both read the same variables.
+  const telemetry = startTelemetry(telemetryOptions(config));
 
   const databaseUrl = process.env['DATABASE_URL'];
   let db: Database | undefined;

@@ -3,7 +3,7 @@ import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-ho
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TracerProvider, type SpanProcessor } from '@opentelemetry/sdk-trace';
+import { AlwaysOffSampler, AlwaysOnSampler, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, TracerProvider, type Sampler, type SpanProcessor } from '@opentelemetry/sdk-trace';
 import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import { withRequestContext, type RequestContext } from './request-context.ts';
@@ -16,6 +16,37 @@ export interface TelemetryOptions {
   exportDelayMs?: number | undefined;
   /** Extra processors, e.g. an in-memory exporter in tests. */
   spanProcessors?: SpanProcessor[];
+  /** Which traces are recorded when spans are exported (`OTEL_TRACES_SAMPLER`); every one by default. */
+  sampler?: TraceSamplerName | undefined;
+  /** The share of new traces a ratio sampler records (`OTEL_TRACES_SAMPLER_ARG`, 0–1; 1 by default). */
+  samplerRatio?: number | undefined;
+}
+
+/** OpenTelemetry's head samplers, by the names its `OTEL_TRACES_SAMPLER` variable uses. */
+export const TRACE_SAMPLERS = ['always_on', 'always_off', 'traceidratio', 'parentbased_always_on', 'parentbased_always_off', 'parentbased_traceidratio'] as const;
+export type TraceSamplerName = (typeof TRACE_SAMPLERS)[number];
+
+/**
+ * The sampler `OTEL_TRACES_SAMPLER` names, as the OpenTelemetry SDK specification defines
+ * them: `parentbased_*` follow a caller's decision (its `traceparent` flag) and decide
+ * only for traces that start here; a ratio sampler decides by the trace id, so every
+ * service that starts a trace with the same ratio keeps or drops it alike.
+ */
+export function samplerFor(name: TraceSamplerName = 'parentbased_always_on', ratio = 1): Sampler {
+  switch (name) {
+    case 'always_on':
+      return new AlwaysOnSampler();
+    case 'always_off':
+      return new AlwaysOffSampler();
+    case 'traceidratio':
+      return new TraceIdRatioBasedSampler(ratio);
+    case 'parentbased_always_on':
+      return new ParentBasedSampler({ root: new AlwaysOnSampler() });
+    case 'parentbased_always_off':
+      return new ParentBasedSampler({ root: new AlwaysOffSampler() });
+    case 'parentbased_traceidratio':
+      return new ParentBasedSampler({ root: new TraceIdRatioBasedSampler(ratio) });
+  }
 }
 
 export interface Telemetry {
@@ -43,7 +74,7 @@ export function startTelemetry(options: TelemetryOptions): Telemetry {
     resource: resourceFromAttributes({ 'service.name': options.serviceName }),
     // Nobody collects spans without an exporter: keep ids and propagation (logs still carry
     // trace ids, traceparent still flows) but skip recording.
-    sampler: new ParentBasedSampler({ root: processors.length > 0 ? new AlwaysOnSampler() : new AlwaysOffSampler() }),
+    sampler: processors.length > 0 ? samplerFor(options.sampler, options.samplerRatio) : new ParentBasedSampler({ root: new AlwaysOffSampler() }),
     spanProcessors: processors,
   });
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
