@@ -4,6 +4,8 @@
  *   direct   wrk → upstream
  *   gateway  wrk → Bazaar gateway (JWT verification on) → upstream
  *   nginx    wrk → nginx (1 worker, keep-alive upstream) → upstream
+ *   traced   wrk → gateway recording every request, exported to the trace console
+ *            (as `npm start` runs it) → upstream; the trivial upstream only
  *
  * for a trivial upstream and for the catalog's product list (real PostgreSQL).
  * Throughput at fixed concurrency, latency at concurrency 1 (added p50/p99 vs
@@ -332,16 +334,33 @@ async function main(): Promise<void> {
         const nginx = await startNginx(nginxPort, port, work);
         const replyFromPort = await freePort();
         const replyFrom = await startNode(join(root, 'bench/gateway/reply-from-proxy.ts'), { PORT: String(replyFromPort), UPSTREAM_URL: `http://127.0.0.1:${port}` });
+        // The gateway as `npm start` runs it: every request recorded and exported to the local trace console.
+        const consolePort = await freePort();
+        const traceConsole = await startNode(join(root, 'bench/gateway/trace-sink.ts'), { PORT: String(consolePort) });
+        const tracedPort = await freePort();
+        const traced = await startNode(join(root, 'services/gateway/src/main.ts'), {
+          ...gatewayEnv(port),
+          IDENTITY_URL: `http://127.0.0.1:${port}`,
+          PORT: String(tracedPort),
+          OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${consolePort}`,
+          OTEL_BSP_SCHEDULE_DELAY: '1000',
+        });
         return {
           variants: [
             { name: 'direct', url: `http://127.0.0.1:${port}/api/catalog/ping`, header: auth, processes: { upstream: [target.pid!] } },
             { name: 'gateway (JWT on)', url: `http://127.0.0.1:${gatewayPort}/api/catalog/ping`, header: auth, processes: { gateway: [gateway.pid!], upstream: [target.pid!] } },
             { name: 'nginx (1 worker)', url: `http://127.0.0.1:${nginxPort}/api/catalog/ping`, header: auth, processes: { nginx, upstream: [target.pid!] } },
             { name: 'fastify + reply-from (reference, no auth)', url: `http://127.0.0.1:${replyFromPort}/api/catalog/ping`, header: auth, processes: { proxy: [replyFrom.pid!], upstream: [target.pid!] } },
+            {
+              name: 'gateway (JWT on, every request traced to the console)',
+              url: `http://127.0.0.1:${tracedPort}/api/catalog/ping`,
+              header: auth,
+              processes: { gateway: [traced.pid!], 'trace console': [traceConsole.pid!], upstream: [target.pid!] },
+            },
           ],
           stop: async () => {
             execFileSync('kill', ['-QUIT', String(nginx[0])]);
-            await Promise.all([replyFrom, gateway, target].map((child) => stopped(child)));
+            await Promise.all([replyFrom, gateway, traced, traceConsole, target].map((child) => stopped(child)));
             // The next round's nginx uses the same prefix directory and pid file.
             while (existsSync(`/proc/${nginx[0]}`)) await new Promise((resolve) => setTimeout(resolve, 50));
           },
