@@ -221,6 +221,9 @@ function sharedConfig(options: Required<KubernetesOptions>): ConfigMap {
       SHUTDOWN_DELAY_MS: String(DRAIN.delayMs),
       SHUTDOWN_TIMEOUT_MS: String(DRAIN.timeoutMs),
       CATALOG_SEED_DEMO: 'false',
+      // Once an exporter is set (OTEL_EXPORTER_OTLP_ENDPOINT), one new trace in ten, and every trace a caller sampled.
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
     },
   });
 }
