@@ -131,9 +131,10 @@ async function garbageAt(base: string, targets: Operation[], runsPerOperation: n
         assert.ok(answer.status < 500, seen);
         // Who is calling is asked before what they sent is read: garbage from nobody is a 401, not a 400 or a
         // 415 — once there is a route to ask. A path that is not a URL, or too long for the router, or another
-        // path once its dot segments are resolved, is answered by the router first (400, 414, 404, 405).
+        // path once its dot segments are resolved, is answered by the router first (400, 414, 404, 405), and a
+        // spent budget by the edge (429).
         const code = answer.status >= 400 ? (JSON.parse(answer.text) as { code?: unknown }).code : undefined;
-        const routed = isUrlPath(fuzz.path) && !['URI_TOO_LONG', 'ROUTE_NOT_FOUND', 'METHOD_NOT_ALLOWED'].includes(String(code));
+        const routed = isUrlPath(fuzz.path) && !['URI_TOO_LONG', 'ROUTE_NOT_FOUND', 'METHOD_NOT_ALLOWED', 'RATE_LIMITED'].includes(String(code));
         if (caller === 'anonymous' && operation.tokenRequired && routed) assert.equal(answer.status, 401, seen);
         if (answer.status >= 400) {
           assert.doesNotMatch(answer.text, /\bat \S+ \(|node_modules|\.ts:\d+/, `no stack trace: ${seen}`);
