@@ -226,68 +226,28 @@ describe('edge security', () => {
     // A client that writes its whole body before reading (most do) must not meet a closed
     // socket (EPIPE, or a reset that loses the 413): the gateway reads and discards the
     // refused body, within bounds, as HTTP/1.1 servers do before closing.
-    const { hostname: host, port } = new URL(gatewayUrl);
-    const socket = connect(Number(port), host);
-    await once(socket, 'connect');
-    let received = '';
-    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-    const socketErrors: Error[] = [];
-    socket.on('error', (error) => socketErrors.push(error));
+    const raw = await rawConnection(gatewayUrl);
     const size = 512 * 1024;
-    socket.write(`POST /api/catalog/products HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\n\r\n`);
-    for (let deadline = Date.now() + 2_000; !received.includes('PAYLOAD_TOO_LARGE'); ) {
-      assert.ok(Date.now() < deadline, `no 413 before the body: ${received}`);
-      await sleep(10);
-    }
-    assert.match(received, /^HTTP\/1\.1 413 /);
+    raw.socket.write(`POST /api/catalog/products HTTP/1.1\r\nhost: ${raw.host}\r\ncontent-type: application/json\r\ncontent-length: ${size}\r\n\r\n`);
+    await raw.waitFor((received) => received.includes('PAYLOAD_TOO_LARGE'), 'no 413 before the body');
+    assert.match(raw.received(), /^HTTP\/1\.1 413 /);
     // The body after the answer: a megabyte-scale upload still in flight.
-    const closed = new Promise((resolve) => socket.once('close', resolve));
-    for (let sent = 0; sent < size && !socket.destroyed; sent += 16_384) {
-      if (!socket.write(Buffer.alloc(Math.min(16_384, size - sent), 'x'))) await Promise.race([drained(socket), closed]);
-    }
-    received = '';
-    socket.write(`GET /api/catalog/products HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
-    for (let deadline = Date.now() + 2_000; !/^HTTP\/1\.1 \d{3} [\s\S]*\r\n\r\n/.test(received); ) {
-      assert.ok(Date.now() < deadline && !socket.destroyed, `the connection was not reusable after the refused body: ${JSON.stringify(received.slice(0, 200))} ${socketErrors.map((e) => e.message)}`);
-      await sleep(10);
-    }
-    assert.match(received, /^HTTP\/1\.1 200 /);
-    assert.deepEqual(socketErrors, []);
-    socket.destroy();
+    for (let sent = 0; sent < size && !raw.socket.destroyed; sent += 16_384) await raw.send(Buffer.alloc(Math.min(16_384, size - sent), 'x'));
+    await raw.expectReusable();
   });
 
   it('lets a client still streaming a chunked body found too large mid-way finish and read the 413, then reuses the connection', async () => {
-    const { hostname: host, port } = new URL(gatewayUrl);
-    const socket = connect(Number(port), host);
-    await once(socket, 'connect');
-    let received = '';
-    socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
-    const socketErrors: Error[] = [];
-    socket.on('error', (error) => socketErrors.push(error));
-    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const raw = await rawConnection(gatewayUrl);
     const chunk = (size: number) => Buffer.concat([Buffer.from(`${size.toString(16)}\r\n`), Buffer.alloc(size, 'x'), Buffer.from('\r\n')]);
-    socket.write(`POST /api/catalog/products HTTP/1.1\r\nhost: ${host}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`);
+    raw.socket.write(`POST /api/catalog/products HTTP/1.1\r\nhost: ${raw.host}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n`);
     // Past the limit with no length declared: the gateway learns it mid-way.
-    for (let sent = 0; sent < 64 * 1024; sent += 4096) socket.write(chunk(4096));
-    for (let deadline = Date.now() + 2_000; !received.includes('PAYLOAD_TOO_LARGE'); ) {
-      assert.ok(Date.now() < deadline && !socket.destroyed, `no 413 mid-body: ${received} ${socketErrors.map((e) => e.message)}`);
-      await sleep(10);
-    }
-    assert.match(received, /^HTTP\/1\.1 413 /);
+    for (let sent = 0; sent < 64 * 1024; sent += 4096) raw.socket.write(chunk(4096));
+    await raw.waitFor((received) => received.includes('PAYLOAD_TOO_LARGE'), 'no 413 mid-body');
+    assert.match(raw.received(), /^HTTP\/1\.1 413 /);
     // The rest of a half-megabyte upload still in flight, then its end.
-    for (let sent = 64 * 1024; sent < 512 * 1024 && !socket.destroyed; sent += 16_384) {
-      if (!socket.write(chunk(16_384))) await Promise.race([drained(socket), closed]);
-    }
-    socket.write('0\r\n\r\n');
-    received = '';
-    socket.write(`GET /api/catalog/products HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
-    for (let deadline = Date.now() + 2_000; !/^HTTP\/1\.1 \d{3} [\s\S]*\r\n\r\n/.test(received); ) {
-      assert.ok(Date.now() < deadline && !socket.destroyed, `the connection was not reusable after the refused body: ${JSON.stringify(received.slice(0, 200))} ${socketErrors.map((e) => e.message)}`);
-      await sleep(10);
-    }
-    assert.match(received, /^HTTP\/1\.1 200 /);
-    assert.deepEqual(socketErrors, []);
-    socket.destroy();
+    for (let sent = 64 * 1024; sent < 512 * 1024 && !raw.socket.destroyed; sent += 16_384) await raw.send(chunk(16_384));
+    raw.socket.write('0\r\n\r\n');
+    await raw.expectReusable();
   });
 
   it('closes a connection whose refused body goes on past what the gateway will discard', async () => {
@@ -414,3 +374,41 @@ describe('web app', () => {
     }
   });
 });
+
+/** A raw HTTP/1.1 connection to the gateway that keeps what it receives and the errors it meets. */
+async function rawConnection(url: string) {
+  const { hostname: host, port } = new URL(url);
+  const socket = connect(Number(port), host);
+  await once(socket, 'connect');
+  let received = '';
+  socket.on('data', (chunk: Buffer) => (received += chunk.toString('latin1')));
+  const errors: Error[] = [];
+  socket.on('error', (error) => errors.push(error));
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  /** Waits up to 2 s, while the connection is open, for what has arrived to satisfy `done`. */
+  const waitFor = async (done: (received: string) => boolean, failure: string) => {
+    for (let deadline = Date.now() + 2_000; !done(received); ) {
+      assert.ok(Date.now() < deadline && !socket.destroyed, `${failure}: ${JSON.stringify(received.slice(0, 200))} ${errors.map((e) => e.message)}`);
+      await sleep(10);
+    }
+  };
+  return {
+    socket,
+    host,
+    received: () => received,
+    waitFor,
+    /** Writes, waiting for the socket to drain (or close) when it asks to. */
+    send: async (data: Buffer) => {
+      if (!socket.write(data)) await Promise.race([drained(socket), closed]);
+    },
+    /** A GET on the same connection answers 200, with no socket error on the way: the connection was left reusable. */
+    expectReusable: async () => {
+      received = '';
+      socket.write(`GET /api/catalog/products HTTP/1.1\r\nhost: ${host}\r\n\r\n`);
+      await waitFor((answer) => /^HTTP\/1\.1 \d{3} [\s\S]*\r\n\r\n/.test(answer), 'the connection was not reusable after the refused body');
+      assert.match(received, /^HTTP\/1\.1 200 /);
+      assert.deepEqual(errors, []);
+      socket.destroy();
+    },
+  };
+}
